@@ -1,0 +1,42 @@
+# framecast: make run (serve the test pattern) and make test (every test).
+# Both install what is missing first, so they work on a fresh Debian 12 with Go.
+
+APT_PACKAGES := gcc pkg-config libx264-dev libyuv-dev ffmpeg \
+	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+	gstreamer1.0-plugins-bad gstreamer1.0-libav python3 python3-numpy
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+GO ?= go
+BIN := bin/framecast
+
+.PHONY: all run test deps build vet bench clean
+
+all: build
+
+# deps installs the Debian packages that are missing (and nothing else), then
+# the Go modules.
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+	@$(GO) mod download
+
+build: deps
+	$(GO) build -o $(BIN) ./cmd/framecast
+
+run: build
+	./$(BIN) serve --testsrc /test
+
+vet:
+	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+clean:
+	rm -rf bin

@@ -1,0 +1,234 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/framecast/framecast/internal/testkit"
+)
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "framecast-test")
+	if err != nil {
+		panic(err)
+	}
+	binary = filepath.Join(dir, "framecast")
+	args := []string{"build", "-o", binary}
+	if raceEnabled {
+		args = append(args, "-race")
+	}
+	if out, err := exec.Command("go", append(args, ".")...).CombinedOutput(); err != nil {
+		os.Stderr.Write(out)
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// proc is a running framecast.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *testkit.Buffer
+	addr   string // RTSP address it listens on
+	done   chan error
+}
+
+// startServe runs "framecast serve" with args on free loopback ports and
+// waits until it listens.
+func startServe(t *testing.T, stdin io.Reader, args ...string) *proc {
+	t.Helper()
+	rtp, rtcp := testkit.UDPPair(t)
+	args = append([]string{"serve", "--rtsp", "127.0.0.1:0", "--udp-rtp", rtp, "--udp-rtcp", rtcp}, args...)
+	cmd := exec.Command(binary, args...)
+	cmd.Stdin = stdin
+	p := &proc{cmd: cmd, stderr: &testkit.Buffer{}, done: make(chan error, 1)}
+	cmd.Stderr = p.stderr
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "framecast: RTSP server on "); ok {
+			p.addr = a
+			break
+		}
+	}
+	go func() {
+		io.Copy(io.Discard, out)
+		p.done <- cmd.Wait()
+	}()
+	if p.addr == "" {
+		t.Fatalf("framecast did not say where it listens; stderr: %s", p.stderr)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+	})
+	return p
+}
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	var o, e bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &o, &e
+	err := cmd.Run()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		return o.String(), e.String(), exit.ExitCode()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.String(), e.String(), 0
+}
+
+func TestServeHelpExplainsEveryFlag(t *testing.T) {
+	out, _, code := runCLI(t, "serve", "--help")
+	if code != 0 {
+		t.Fatalf("serve --help exited %d", code)
+	}
+	var f serveFlags
+	newServeFlagSet(&f).VisitAll(func(fl *flag.Flag) {
+		if !strings.Contains(out, "-"+fl.Name) || fl.Usage == "" {
+			t.Errorf("serve --help does not explain --%s", fl.Name)
+		}
+	})
+	out, _, code = runCLI(t, "--help")
+	if code != 0 || !strings.Contains(out, "framecast serve") {
+		t.Errorf("framecast --help exited %d: %s", code, out)
+	}
+}
+
+func TestBadInvocationsGiveOneLineErrors(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	rtp, rtcp := testkit.UDPPair(t)
+	udp := []string{"--udp-rtp", rtp, "--udp-rtcp", rtcp}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"unknown flag", []string{"serve", "--bogus"}, "flag provided but not defined: -bogus"},
+		{"bad size", []string{"serve", "--testsrc", "/t", "--size", "640by480"}, `invalid --size "640by480": want WIDTHxHEIGHT`},
+		{"odd size", []string{"serve", "--testsrc", "/t", "--size", "641x480"}, "must be even"},
+		{"bad pixel format", []string{"serve", "--stdin", "/t", "--pix-fmt", "bgr"}, `unknown pixel format "bgr"`},
+		{"nothing to serve", []string{"serve"}, "nothing to serve"},
+		{"port in use", append([]string{"serve", "--testsrc", "/t", "--rtsp", busy.Addr().String()}, udp...), "address already in use"},
+		{"bad preset", append([]string{"serve", "--testsrc", "/t", "--rtsp", "127.0.0.1:0", "--preset", "warp"}, udp...), "preset"},
+		{"unknown command", []string{"stream"}, `unknown command "stream"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, stderr, code := runCLI(t, tc.args...)
+			if code == 0 {
+				t.Fatalf("exit code 0, want non-zero")
+			}
+			lines := strings.Split(strings.TrimSpace(stderr), "\n")
+			last := lines[len(lines)-1]
+			if !strings.Contains(last, tc.want) {
+				t.Errorf("error %q does not say %q", last, tc.want)
+			}
+			for _, l := range lines[:len(lines)-1] {
+				if !strings.Contains(l, "level=") {
+					t.Errorf("error is more than one line: %q", stderr)
+				}
+			}
+		})
+	}
+}
+
+// TestSIGTERMClosesViewersAndExitsZero checks a clean shutdown: a playing
+// ffmpeg viewer is disconnected and framecast exits with code 0.
+func TestSIGTERMClosesViewersAndExitsZero(t *testing.T) {
+	const w, h = 320, 240
+	p := startServe(t, nil, "--testsrc", "/test", "--size", "320x240")
+	viewer := testkit.FFmpeg(t, "rtsp://"+p.addr+"/test", "tcp", "gray", w, h)
+	viewer.Next(t, 10*time.Second)
+	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-p.done:
+		p.done <- err
+		if err != nil {
+			t.Fatalf("framecast exited with %v after SIGTERM; stderr: %s", err, p.stderr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("framecast still running 5 s after SIGTERM")
+	}
+	if !strings.Contains(p.stderr.String(), "shutting down") {
+		t.Errorf("no shutdown log: %s", p.stderr)
+	}
+	// The viewer sees the end of the stream instead of hanging.
+	if !viewer.Ended(10 * time.Second) {
+		t.Fatal("viewer still connected 10 s after the server stopped")
+	}
+}
+
+// TestStdinServesRawFramesAndStopsAtEOF pipes ffmpeg's rawvideo output into
+// framecast as the README shows, and decodes the stream back.
+func TestStdinServesRawFramesAndStopsAtEOF(t *testing.T) {
+	testkit.Need(t, "ffmpeg")
+	const w, h = 640, 480
+	src := exec.Command("ffmpeg", "-nostdin", "-v", "error", "-re", "-f", "lavfi",
+		"-i", "testsrc2=size=640x480:rate=30", "-frames:v", "150", "-f", "rawvideo", "-pix_fmt", "bgr24", "-")
+	stdout, err := src.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer src.Wait()
+	p := startServe(t, stdout, "--stdin", "/cam", "--size", "640x480", "--fps", "30", "--pix-fmt", "bgr24")
+	dec := testkit.FFmpeg(t, "rtsp://"+p.addr+"/cam", "tcp", "bgr24", w, h)
+	var frame []byte
+	for range 10 {
+		frame = dec.Next(t, 10*time.Second)
+	}
+	// testsrc2's picture is mostly saturated colour: check it decoded to
+	// something that is neither grey nor black.
+	var sat int
+	for i := 0; i < len(frame); i += 3 {
+		mx := max(frame[i], frame[i+1], frame[i+2])
+		mn := min(frame[i], frame[i+1], frame[i+2])
+		if mx-mn > 100 {
+			sat++
+		}
+	}
+	if sat < w*h/4 {
+		t.Errorf("only %d of %d pixels are coloured: not testsrc2's picture", sat, w*h)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(p.stderr.String(), "stdin reached end of file") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no end-of-file log after the producer finished; stderr: %s", p.stderr)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(p.stderr.String(), "frames=150") {
+		t.Errorf("want 150 frames read from stdin; stderr: %s", p.stderr)
+	}
+}

@@ -1,0 +1,257 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/internal/testsrc"
+)
+
+var errHelp = errors.New("help shown")
+
+type serveFlags struct {
+	rtsp, udpRTP, udpRTCP string
+	noUDP                 bool
+	testsrc, stdin        string
+	size, pixFmt          string
+	fps                   float64
+	bitrate, gop, threads int
+	crf                   float64
+	preset, tune, profile string
+	idrOnJoin             bool
+	logLevel              string
+}
+
+func newServeFlagSet(f *serveFlags) *flag.FlagSet {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&f.rtsp, "rtsp", ":8554", "RTSP listen `address`")
+	fs.StringVar(&f.udpRTP, "udp-rtp", ":8000", "UDP `address` for RTP to viewers (an even port)")
+	fs.StringVar(&f.udpRTCP, "udp-rtcp", ":8001", "UDP `address` for RTCP (the RTP port + 1)")
+	fs.BoolVar(&f.noUDP, "no-udp", false, "serve RTP over TCP (interleaved) only")
+	fs.StringVar(&f.testsrc, "testsrc", "", "serve a moving test pattern on `path` (e.g. /test)")
+	fs.StringVar(&f.stdin, "stdin", "", "serve raw frames read from standard input on `path` (ffmpeg -f rawvideo)")
+	fs.StringVar(&f.size, "size", "1280x720", "frame size `WxH` of --testsrc and --stdin")
+	fs.Float64Var(&f.fps, "fps", 30, "frame `rate` of --testsrc and --stdin")
+	fs.StringVar(&f.pixFmt, "pix-fmt", "bgr24", "pixel `format` of --stdin frames: bgr24, rgb24, bgra, rgba, gray, yuv420p, nv12, yuyv422")
+	fs.IntVar(&f.bitrate, "bitrate", 0, "H.264 bitrate in `kbit/s` (constant bitrate); 0 picks one from size and fps, unless --crf")
+	fs.Float64Var(&f.crf, "crf", 0, "x264 constant rate `factor` (quality-based bitrate) when --bitrate is 0")
+	fs.IntVar(&f.gop, "gop", 0, "`frames` between IDR frames; 0 means 2 s worth")
+	fs.StringVar(&f.preset, "preset", "ultrafast", "x264 `preset` (ultrafast … placebo)")
+	fs.StringVar(&f.tune, "tune", "zerolatency", "x264 `tune` (zerolatency, film, animation, … or none)")
+	fs.StringVar(&f.profile, "profile", "high", "H.264 `profile`: baseline, main or high")
+	fs.IntVar(&f.threads, "threads", 0, "x264 encoder `threads`; 0 lets x264 choose")
+	fs.BoolVar(&f.idrOnJoin, "idr-on-join", true, "send an IDR when a viewer starts playing, so it sees a picture at once")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	return fs
+}
+
+const serveUsage = `Usage: framecast serve [flags]
+
+Runs an RTSP server. Each source (--testsrc, --stdin) is served on its path:
+watch it at rtsp://HOST:PORT/PATH with ffplay, VLC, GStreamer or OpenCV.
+SIGINT or SIGTERM stops it cleanly.
+
+Flags:
+`
+
+func parseSize(s string) (w, h int, err error) {
+	ws, hs, ok := strings.Cut(s, "x")
+	if ok {
+		w, err = strconv.Atoi(ws)
+		if err == nil {
+			h, err = strconv.Atoi(hs)
+		}
+	}
+	if !ok || err != nil || w <= 0 || h <= 0 {
+		return 0, 0, fmt.Errorf("invalid --size %q: want WIDTHxHEIGHT, e.g. 1280x720", s)
+	}
+	if w%2 != 0 || h%2 != 0 || w > 8192 || h > 8192 {
+		return 0, 0, fmt.Errorf("invalid --size %q: width and height must be even and at most 8192", s)
+	}
+	return w, h, nil
+}
+
+func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	var f serveFlags
+	fs := newServeFlagSet(&f)
+	fs.SetOutput(io.Discard)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fmt.Fprint(stdout, serveUsage)
+			fs.PrintDefaults()
+			return errHelp
+		}
+		return fmt.Errorf("%v (see framecast serve --help)", err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (see framecast serve --help)", fs.Arg(0))
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	w, h, err := parseSize(f.size)
+	if err != nil {
+		return err
+	}
+	pixFmt, err := framecast.ParsePixelFormat(f.pixFmt)
+	if err != nil {
+		return fmt.Errorf("invalid --pix-fmt: %w", err)
+	}
+	if f.fps <= 0 || f.fps > 1000 {
+		return fmt.Errorf("invalid --fps %g: want more than 0 and at most 1000", f.fps)
+	}
+	if f.testsrc == "" && f.stdin == "" {
+		return errors.New("nothing to serve: give --testsrc PATH or --stdin PATH (see framecast serve --help)")
+	}
+	if f.testsrc != "" && f.testsrc == f.stdin {
+		return fmt.Errorf("--testsrc and --stdin both use path %s", f.testsrc)
+	}
+	srv, err := framecast.NewServer(framecast.Config{
+		RTSPAddress:    f.rtsp,
+		UDPRTPAddress:  f.udpRTP,
+		UDPRTCPAddress: f.udpRTCP,
+		DisableUDP:     f.noUDP,
+		Encoder: framecast.EncoderConfig{
+			BitrateKbps: f.bitrate, CRF: f.crf, GOP: f.gop,
+			Preset: f.preset, Tune: f.tune, Profile: f.profile, Threads: f.threads,
+		},
+		DisableIDROnJoin: !f.idrOnJoin,
+		Logger:           log,
+	})
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	host := urlHost(srv.Addr())
+	fmt.Fprintf(stdout, "framecast: RTSP server on %s\n", srv.Addr())
+
+	if f.testsrc != "" {
+		st, err := srv.Publish(f.testsrc, framecast.Format{PixelFormat: framecast.BGR24, Width: w, Height: h, FPS: f.fps})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer st.Close()
+			runPattern(ctx, st, f.fps)
+		}()
+		printWatch(stdout, host, f.testsrc, fmt.Sprintf("test pattern %dx%d at %g fps", w, h, f.fps))
+	}
+	if f.stdin != "" {
+		st, err := srv.Publish(f.stdin, framecast.Format{PixelFormat: pixFmt, Width: w, Height: h, FPS: f.fps})
+		if err != nil {
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer st.Close()
+			n, err := readFrames(ctx, stdin, st)
+			if err != nil {
+				log.Error("stdin", "path", st.Path(), "frames", n, "error", err)
+				return
+			}
+			log.Info("stdin reached end of file: stream stopped, viewers stay connected", "path", st.Path(), "frames", n)
+		}()
+		printWatch(stdout, host, f.stdin, fmt.Sprintf("%s %dx%d frames from standard input", pixFmt, w, h))
+	} else {
+		fmt.Fprintf(stdout, "\nTo push your own frames, stop this server (Ctrl-C) and pipe raw frames in, e.g.:\n"+
+			"  ffmpeg -re -f lavfi -i testsrc2=size=640x480:rate=30 -f rawvideo -pix_fmt bgr24 - | framecast serve --stdin /cam --size 640x480 --fps 30 --pix-fmt bgr24\n"+
+			"or publish from Go with framecast.NewServer, Publish and WriteFrame (see the README).\n")
+	}
+	<-ctx.Done()
+	log.Info("shutting down")
+	return nil
+}
+
+func urlHost(a net.Addr) string {
+	host, port, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return a.String()
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func printWatch(w io.Writer, host, path, what string) {
+	u := "rtsp://" + host + path
+	fmt.Fprintf(w, `
+Serving %s at %s
+Watch it with:
+  ffplay -rtsp_transport tcp -fflags nobuffer -flags low_delay %s
+  vlc --network-caching=200 %s
+  gst-launch-1.0 rtspsrc location=%s latency=100 ! rtph264depay ! avdec_h264 ! videoconvert ! autovideosink
+  python3 -c 'import cv2; c = cv2.VideoCapture("%s"); ok, f = c.read(); print(ok, f.shape)'
+`, what, u, u, u, u, u)
+}
+
+// runPattern writes the test pattern to st at fps until ctx is done.
+func runPattern(ctx context.Context, st *framecast.Stream, fps float64) {
+	f := st.Format()
+	p := testsrc.New(f.Width, f.Height)
+	buf := make([]byte, p.FrameSize())
+	period := time.Duration(float64(time.Second) / fps)
+	start := time.Now()
+	for n := uint32(0); ; n++ {
+		next := start.Add(time.Duration(n) * period)
+		if d := time.Until(next); d > 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+		} else if ctx.Err() != nil {
+			return
+		}
+		p.Draw(buf, n, time.Now())
+		if err := st.WriteFrame(buf); err != nil {
+			return
+		}
+	}
+}
+
+// readFrames reads whole frames from r and writes them to st until EOF or
+// ctx is done. It returns the number of frames read; a partial last frame is
+// an error.
+func readFrames(ctx context.Context, r io.Reader, st *framecast.Stream) (int, error) {
+	buf := make([]byte, st.Format().FrameSize())
+	n := 0
+	for ctx.Err() == nil {
+		got, err := io.ReadFull(r, buf)
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return n, fmt.Errorf("stdin ended in the middle of frame %d: got %d of %d bytes", n+1, got, len(buf))
+		}
+		if err != nil {
+			return n, fmt.Errorf("read stdin: %w", err)
+		}
+		if err := st.WriteFrame(buf); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

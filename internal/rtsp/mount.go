@@ -1,0 +1,155 @@
+package rtsp
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+)
+
+// clockRate is the RTP clock of H.264 video.
+const clockRate = 90000
+
+// Mount is one served path: an H.264 media with its RTP timeline. A Mount
+// outlives the producers that write to it, so viewers stay connected while a
+// producer restarts, and the RTP timestamps continue across producers.
+type Mount struct {
+	path   string
+	stream *gortsplib.ServerStream
+	media  *description.Media
+	forma  *format.H264
+
+	mu       sync.Mutex
+	enc      *rtph264.Encoder
+	onJoin   func()
+	viewers  map[*gortsplib.ServerSession]struct{}
+	started  bool      // a frame has been written
+	lastRTP  int64     // unwrapped RTP timestamp of the last frame
+	lastWall time.Time // wall time the last frame was written
+	base     int64     // RTP timestamp of the current producer's PTS 0
+	newEpoch bool      // the next frame starts a new producer timeline
+}
+
+func newMount(gs *gortsplib.Server, path string, sps, pps []byte) (*Mount, error) {
+	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
+	media := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
+	st := &gortsplib.ServerStream{Server: gs, Desc: &description.Session{Medias: []*description.Media{media}}}
+	if err := st.Initialize(); err != nil {
+		return nil, err
+	}
+	enc, err := forma.CreateEncoder()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("rtp encoder: %w", err)
+	}
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return &Mount{
+		path: path, stream: st, media: media, forma: forma, enc: enc,
+		lastRTP: int64(binary.BigEndian.Uint32(b[:]) >> 1), newEpoch: true,
+		viewers: make(map[*gortsplib.ServerSession]struct{}),
+	}, nil
+}
+
+// Path is the mount's path, e.g. "/test".
+func (m *Mount) Path() string { return m.path }
+
+// SetParams replaces the SPS and PPS announced to viewers that join from now on.
+func (m *Mount) SetParams(sps, pps []byte) {
+	m.forma.SafeSetParams(sps, pps)
+}
+
+// OnViewerJoin sets the function called (from gortsplib's goroutine) when a
+// viewer starts playing. It must not block.
+func (m *Mount) OnViewerJoin(f func()) {
+	m.mu.Lock()
+	m.onJoin = f
+	m.mu.Unlock()
+}
+
+func (m *Mount) viewerJoined(ss *gortsplib.ServerSession) {
+	m.mu.Lock()
+	m.viewers[ss] = struct{}{}
+	f := m.onJoin
+	m.mu.Unlock()
+	if f != nil {
+		f()
+	}
+}
+
+// StartTimeline makes the next WriteAccessUnit start a new producer timeline:
+// its PTS is placed after the last written frame by the wall time that passed,
+// so RTP timestamps never go backwards across producers.
+func (m *Mount) StartTimeline() {
+	m.mu.Lock()
+	m.newEpoch = true
+	m.mu.Unlock()
+}
+
+// viewerLeft forgets a session; it reports whether it was a viewer.
+func (m *Mount) viewerLeft(ss *gortsplib.ServerSession) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_, ok := m.viewers[ss]
+	delete(m.viewers, ss)
+	return ok
+}
+
+// Viewers is the number of sessions playing the mount.
+func (m *Mount) Viewers() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.viewers)
+}
+
+// WriteAccessUnit packetises one access unit (NAL units without start
+// codes) and writes it to every viewer. pts is the producer's presentation
+// time; capture is the wall-clock time of capture sent in RTCP sender
+// reports. The NAL units may be reused once it returns.
+func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Time) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	ticks := int64(pts) * clockRate / int64(time.Second)
+	if m.newEpoch {
+		next := m.lastRTP + 1
+		if m.started {
+			next = m.lastRTP + max(1, int64(time.Since(m.lastWall))*clockRate/int64(time.Second))
+		}
+		m.base = next - ticks
+		m.newEpoch = false
+	}
+	rtpTS := m.base + ticks
+	if m.started && rtpTS <= m.lastRTP {
+		// Timestamps never go backwards: a producer clock that jumps back is
+		// clamped to one tick after the last frame.
+		rtpTS = m.lastRTP + 1
+		m.base = rtpTS - ticks
+	}
+	pkts, err := m.enc.Encode(au)
+	if err != nil {
+		return fmt.Errorf("packetise %s: %w", m.path, err)
+	}
+	for _, p := range pkts {
+		p.Timestamp = uint32(rtpTS)
+		if err := m.stream.WritePacketRTPWithNTP(m.media, p, capture); err != nil {
+			return fmt.Errorf("write %s: %w", m.path, err)
+		}
+	}
+	m.started = true
+	m.lastRTP = rtpTS
+	m.lastWall = time.Now()
+	return nil
+}
+
+func (m *Mount) close() {
+	m.stream.Close()
+}

@@ -1,0 +1,157 @@
+// Package rtsp serves encoded H.264 streams to RTSP viewers through gortsplib.
+// It is the fan-out step of framecast's pipeline (source → convert → encode →
+// fan-out): the encoder hands each access unit to a Mount once, and gortsplib
+// writes it to every viewer over UDP or TCP, with RTCP sender reports.
+package rtsp
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+)
+
+// Config configures a Server.
+type Config struct {
+	// Address is the RTSP TCP listen address, e.g. ":8554".
+	Address string
+	// UDPRTPAddress and UDPRTCPAddress are the UDP listen addresses for RTP
+	// and RTCP (an even port and the next one). Both empty disables UDP.
+	UDPRTPAddress  string
+	UDPRTCPAddress string
+	// WriteQueueSize is the number of packets queued per viewer (power of two).
+	WriteQueueSize int
+	Logger         *slog.Logger
+}
+
+// Server is an RTSP server with one Mount per path.
+type Server struct {
+	log *slog.Logger
+	gs  *gortsplib.Server
+
+	mu     sync.RWMutex
+	mounts map[string]*Mount
+	closed bool
+}
+
+// Listen starts an RTSP server. It returns an error when an address cannot be bound.
+func Listen(cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{log: cfg.Logger, mounts: make(map[string]*Mount)}
+	s.gs = &gortsplib.Server{
+		Handler:        (*handler)(s),
+		RTSPAddress:    cfg.Address,
+		UDPRTPAddress:  cfg.UDPRTPAddress,
+		UDPRTCPAddress: cfg.UDPRTCPAddress,
+		WriteQueueSize: cfg.WriteQueueSize,
+	}
+	if err := s.gs.Start(); err != nil {
+		return nil, fmt.Errorf("rtsp listen %s: %w", cfg.Address, err)
+	}
+	return s, nil
+}
+
+// Addr is the address the RTSP listener is bound to.
+func (s *Server) Addr() net.Addr {
+	return s.gs.NetListener().Addr()
+}
+
+// ErrClosed is returned by Mount when the server is closed.
+var ErrClosed = errors.New("rtsp server closed")
+
+// Mount returns the mount for path ("/cam"), creating it with the given
+// H.264 parameter sets if it does not exist. An existing mount keeps its viewers
+// and takes the new parameter sets.
+func (s *Server) Mount(path string, sps, pps []byte) (*Mount, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, ErrClosed
+	}
+	if m, ok := s.mounts[path]; ok {
+		m.SetParams(sps, pps)
+		return m, nil
+	}
+	m, err := newMount(s.gs, path, sps, pps)
+	if err != nil {
+		return nil, fmt.Errorf("mount %s: %w", path, err)
+	}
+	s.mounts[path] = m
+	return m, nil
+}
+
+func (s *Server) lookup(path string) *Mount {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.mounts[path]
+}
+
+// Close disconnects every viewer and stops the server. It returns when all
+// of gortsplib's goroutines have stopped.
+func (s *Server) Close() {
+	s.mu.Lock()
+	s.closed = true
+	mounts := s.mounts
+	s.mounts = nil
+	s.mu.Unlock()
+	for _, m := range mounts {
+		m.close()
+	}
+	s.gs.Close()
+}
+
+// handler implements gortsplib's server callbacks.
+type handler Server
+
+func notFound(path string) *base.Response {
+	return &base.Response{
+		StatusCode: base.StatusNotFound,
+		Header:     base.Header{"Content-Type": base.HeaderValue{"text/plain"}},
+		Body:       []byte(fmt.Sprintf("no stream is published on %s\n", path)),
+	}
+}
+
+func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	m := (*Server)(h).lookup(ctx.Path)
+	if m == nil {
+		h.log.Info("describe of unknown path", "path", ctx.Path, "remote", ctx.Conn.NetConn().RemoteAddr())
+		return notFound(ctx.Path), nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, m.stream, nil
+}
+
+func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	m := (*Server)(h).lookup(ctx.Path)
+	if m == nil {
+		return notFound(ctx.Path), nil, nil
+	}
+	return &base.Response{StatusCode: base.StatusOK}, m.stream, nil
+}
+
+func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	m := (*Server)(h).lookup(ctx.Path)
+	if m == nil {
+		return notFound(ctx.Path), nil
+	}
+	h.log.Info("viewer playing", "path", ctx.Path, "remote", ctx.Conn.NetConn().RemoteAddr(),
+		"transport", ctx.Session.Transport().Protocol)
+	m.viewerJoined(ctx.Session)
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	m := (*Server)(h).lookup(ctx.Session.Path())
+	if m != nil && m.viewerLeft(ctx.Session) {
+		h.log.Info("viewer left", "path", m.path, "viewers", m.Viewers(), "reason", ctx.Error)
+	}
+}
+
+func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
+	h.log.Warn("viewer write queue full, packet dropped", "path", ctx.Session.Path(), "error", ctx.Error)
+}

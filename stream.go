@@ -1,0 +1,297 @@
+package framecast
+
+import (
+	"fmt"
+	"image"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/framecast/framecast/internal/rtsp"
+	"github.com/framecast/framecast/internal/x264"
+	"github.com/framecast/framecast/internal/yuv"
+)
+
+// queueLen is the number of I420 pictures a stream owns: one being encoded
+// and up to queueLen-1 converted and waiting. When the encoder falls behind,
+// the oldest waiting picture is dropped: for live video the newest frame wins.
+const queueLen = 3
+
+type picture struct {
+	img     *yuv.I420
+	pts     time.Duration
+	capture time.Time
+}
+
+// Stream is one published path. A producer writes raw frames to it; each is
+// converted to I420 in the writer's goroutine and encoded in the stream's own
+// goroutine, so conversion and encoding run side by side on two cores.
+// Write methods may be called from any goroutine; calls are serialised.
+type Stream struct {
+	srv   *Server
+	path  string
+	f     Format
+	enc   EncoderConfig
+	x     *x264.Encoder
+	mount *rtsp.Mount
+
+	free, ready chan *picture
+	wg          sync.WaitGroup
+	epoch       time.Time    // monotonic origin of joinAt
+	joinAt      atomic.Int64 // when a viewer last started playing, since epoch
+
+	wmu     sync.Mutex // serialises writers and guards the fields below
+	closed  bool
+	started bool
+	t0      time.Time
+	ts0     time.Duration
+
+	framesIn, framesOut, dropped, encodeErrors atomic.Uint64
+}
+
+func newStream(s *Server, path string, f Format) (*Stream, error) {
+	enc := EncoderConfig{}
+	if f.Encoder != nil {
+		enc = *f.Encoder
+	}
+	enc = enc.merge(s.cfg.Encoder)
+	if enc.GOP == 0 {
+		enc.GOP = max(1, int(f.FPS*2+0.5))
+	}
+	if enc.BitrateKbps == 0 && enc.CRF == 0 {
+		enc.BitrateKbps = autoBitrate(f.Width, f.Height, f.FPS)
+	}
+	num, den := fpsRational(f.FPS)
+	x, err := x264.Open(x264.Params{
+		Width: f.Width, Height: f.Height, FPSNum: num, FPSDen: den,
+		BitrateKbps: enc.BitrateKbps, CRF: enc.CRF, GOP: enc.GOP,
+		Preset: enc.Preset, Tune: enc.Tune, Profile: enc.Profile, Threads: enc.Threads,
+	})
+	if err != nil {
+		return nil, err
+	}
+	sps, pps := x.Headers()
+	m, err := s.rtsp.Mount(path, sps, pps)
+	if err != nil {
+		x.Close()
+		return nil, err
+	}
+	st := &Stream{
+		srv: s, path: path, f: f, enc: enc, x: x, mount: m,
+		free:  make(chan *picture, queueLen),
+		ready: make(chan *picture, queueLen),
+		epoch: time.Now(),
+	}
+	for range queueLen {
+		st.free <- &picture{img: yuv.NewI420(f.Width, f.Height)}
+	}
+	m.StartTimeline()
+	if !s.cfg.DisableIDROnJoin {
+		m.OnViewerJoin(func() { st.joinAt.Store(int64(time.Since(st.epoch))) })
+	}
+	st.wg.Add(1)
+	go st.encodeLoop()
+	return st, nil
+}
+
+// Path is the stream's path, e.g. "/cam".
+func (st *Stream) Path() string { return st.path }
+
+// Format is the format of the frames the stream takes.
+func (st *Stream) Format() Format { return st.f }
+
+// WriteFrame writes one raw frame, stamped with its arrival time on a
+// monotonic clock. The frame must be f.FrameSize() bytes (or, with a
+// stride, hold every row); a frame of another size is rejected with an error
+// that names both sizes, and the stream goes on. WriteFrame returns once the
+// frame is converted: pix may be reused at once. It never waits for the
+// encoder: when the encoder is behind, the oldest waiting frame is dropped.
+func (st *Stream) WriteFrame(pix []byte) error {
+	return st.write(pix, 0, false)
+}
+
+// WriteFrameAt is WriteFrame with the producer's own timestamp (for example
+// the capture time of a camera frame). Timestamps are relative to each other:
+// the first frame plays at once and later ones at their distance from it. A
+// timestamp that goes backwards is placed just after the previous frame.
+func (st *Stream) WriteFrameAt(pix []byte, ts time.Duration) error {
+	return st.write(pix, ts, true)
+}
+
+func (st *Stream) write(pix []byte, ts time.Duration, hasTS bool) error {
+	return st.writeWith(ts, hasTS, func(dst *yuv.I420) error {
+		return yuv.Convert(dst, pix, st.f.PixelFormat, st.f.Stride)
+	})
+}
+
+// WriteImage writes an image of the stream's size: *image.RGBA,
+// *image.NRGBA (alpha ignored), *image.Gray or *image.YCbCr in 4:2:0. The
+// stream's PixelFormat does not apply; the image's own layout is used.
+func (st *Stream) WriteImage(img image.Image) error {
+	b := img.Bounds()
+	if b.Dx() != st.f.Width || b.Dy() != st.f.Height {
+		return fmt.Errorf("write %s: image is %dx%d, want %dx%d", st.path, b.Dx(), b.Dy(), st.f.Width, st.f.Height)
+	}
+	var pix []byte
+	var stride int
+	var pf PixelFormat
+	switch m := img.(type) {
+	case *image.RGBA:
+		pix, stride, pf = m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, RGBA
+	case *image.NRGBA:
+		pix, stride, pf = m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, RGBA
+	case *image.Gray:
+		pix, stride, pf = m.Pix[m.PixOffset(b.Min.X, b.Min.Y):], m.Stride, Gray
+	case *image.YCbCr:
+		if m.SubsampleRatio != image.YCbCrSubsampleRatio420 {
+			return fmt.Errorf("write %s: YCbCr subsampling %v, want 4:2:0", st.path, m.SubsampleRatio)
+		}
+		return st.writeWith(0, false, func(dst *yuv.I420) error {
+			copyPlane(dst.Y, dst.StrideY, m.Y[m.YOffset(b.Min.X, b.Min.Y):], m.YStride, dst.Width, dst.Height)
+			ci := m.COffset(b.Min.X, b.Min.Y)
+			cw, ch := (dst.Width+1)/2, (dst.Height+1)/2
+			copyPlane(dst.U, dst.StrideU, m.Cb[ci:], m.CStride, cw, ch)
+			copyPlane(dst.V, dst.StrideV, m.Cr[ci:], m.CStride, cw, ch)
+			return nil
+		})
+	default:
+		return fmt.Errorf("write %s: image type %T, want *image.RGBA, *image.NRGBA, *image.Gray or *image.YCbCr", st.path, img)
+	}
+	// Sub-images leave the last row short of a full stride: trim to what
+	// the rows need so the converter's size check sees a strided frame.
+	need := stride*(b.Dy()-1) + pf.MinStride(b.Dx())
+	if len(pix) > need {
+		pix = pix[:need]
+	}
+	return st.writeWith(0, false, func(dst *yuv.I420) error {
+		return yuv.Convert(dst, pix, pf, stride)
+	})
+}
+
+func copyPlane(dst []byte, dstStride int, src []byte, srcStride, w, h int) {
+	for y := range h {
+		copy(dst[y*dstStride:y*dstStride+w], src[y*srcStride:y*srcStride+w])
+	}
+}
+
+// writeWith takes a free picture (or the oldest waiting one), fills it with
+// convert, stamps it and queues it for the encoder.
+func (st *Stream) writeWith(ts time.Duration, hasTS bool, convert func(*yuv.I420) error) error {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	if st.closed {
+		return fmt.Errorf("write %s: %w", st.path, ErrStreamClosed)
+	}
+	now := time.Now()
+	var p *picture
+	select {
+	case p = <-st.free:
+	default:
+		// No free picture: the queue is full, so the oldest waiting frame
+		// gives way. Pictures are free, waiting, or the one being encoded,
+		// so when none waits one is about to be free.
+		select {
+		case p = <-st.ready:
+			st.dropped.Add(1)
+		default:
+			p = <-st.free
+		}
+	}
+	if err := convert(p.img); err != nil {
+		st.free <- p
+		return fmt.Errorf("write %s: %w", st.path, err)
+	}
+	if !st.started {
+		st.started, st.t0, st.ts0 = true, now, ts
+	}
+	if hasTS {
+		p.pts = ts - st.ts0
+	} else {
+		p.pts = now.Sub(st.t0)
+	}
+	p.capture = st.t0.Add(p.pts)
+	st.framesIn.Add(1)
+	st.ready <- p
+	return nil
+}
+
+// joinSettle is how long after a viewer's PLAY its IDR may be encoded.
+// gortsplib makes the session active just after the PLAY callback returns;
+// an IDR written before that would miss the viewer, who would then wait a
+// whole GOP.
+const joinSettle = 2 * time.Millisecond
+
+// encodeLoop encodes waiting pictures until the ready queue is closed.
+func (st *Stream) encodeLoop() {
+	defer st.wg.Done()
+	var lastForced time.Time
+	var served int64 // joinAt already answered with an IDR
+	var n int64
+	for p := range st.ready {
+		force := false
+		if join := st.joinAt.Load(); join > served {
+			now := time.Since(st.epoch)
+			if now-time.Duration(join) >= joinSettle && time.Since(lastForced) >= st.srv.cfg.IDRInterval {
+				// One IDR answers every join up to now.
+				force, served, lastForced = true, join, time.Now()
+			}
+		}
+		img := p.img
+		au, _, err := st.x.Encode(&x264.Picture{
+			Y: img.Y, U: img.U, V: img.V,
+			StrideY: img.StrideY, StrideU: img.StrideU, StrideV: img.StrideV,
+		}, n, force)
+		n++
+		if err != nil {
+			if st.encodeErrors.Add(1) == 1 {
+				st.srv.log.Error("encode failed", "path", st.path, "error", err)
+			}
+		} else if len(au) > 0 {
+			if err := st.mount.WriteAccessUnit(au, p.pts, p.capture); err != nil {
+				st.srv.log.Debug("write access unit", "path", st.path, "error", err)
+			}
+			st.framesOut.Add(1)
+		}
+		st.free <- p
+	}
+}
+
+// StreamStats counts what a stream has done since it was published.
+type StreamStats struct {
+	FramesIn      uint64 // frames written and converted
+	FramesEncoded uint64 // frames encoded and sent to viewers
+	Dropped       uint64 // frames dropped because the encoder was behind
+	Viewers       int    // viewers playing now
+}
+
+// Stats returns the stream's counters.
+func (st *Stream) Stats() StreamStats {
+	return StreamStats{
+		FramesIn:      st.framesIn.Load(),
+		FramesEncoded: st.framesOut.Load(),
+		Dropped:       st.dropped.Load(),
+		Viewers:       st.mount.Viewers(),
+	}
+}
+
+// Close encodes the frames still waiting, stops the stream's goroutine and
+// frees the path for another producer. Viewers stay connected: a later
+// Publish on the same path sends them its frames. Close is idempotent.
+func (st *Stream) Close() error {
+	st.wmu.Lock()
+	if st.closed {
+		st.wmu.Unlock()
+		return nil
+	}
+	st.closed = true
+	close(st.ready)
+	st.wmu.Unlock()
+	st.wg.Wait()
+	st.mount.OnViewerJoin(nil)
+	st.x.Close()
+	st.srv.release(st)
+	s := st.Stats()
+	st.srv.log.Info("stream closed", "path", st.path, "frames_in", s.FramesIn,
+		"frames_encoded", s.FramesEncoded, "dropped", s.Dropped)
+	return nil
+}
