@@ -2,8 +2,9 @@ module github.com/framecast/framecast
 
 go 1.26
 
+require github.com/bluenviron/gortsplib/v5 v5.5.2
+
 require (
-	github.com/bluenviron/gortsplib/v5 v5.5.2 // indirect
 	github.com/bluenviron/mediacommon/v2 v2.8.3 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect

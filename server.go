@@ -54,6 +54,8 @@ type Server struct {
 	mu      sync.Mutex
 	streams map[string]*Stream
 	closed  bool
+
+	ingest ingestState // producer listeners and connections: ingest.go
 }
 
 // Errors returned by Server.
@@ -107,6 +109,12 @@ func (s *Server) Addr() net.Addr { return s.rtsp.Addr() }
 // has at most one producer at a time: a second Publish on it fails with
 // ErrPathInUse until the first Stream is closed.
 func (s *Server) Publish(path string, f Format) (*Stream, error) {
+	return s.publish(path, f, "the Go API")
+}
+
+// publish is Publish for a producer described by owner (e.g. its remote
+// address), which is named to a second producer refused on the path.
+func (s *Server) publish(path string, f Format, owner string) (*Stream, error) {
 	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n?#") || len(path) > 255 {
 		return nil, fmt.Errorf("publish %q: %w", path, errPathMalformed)
 	}
@@ -119,15 +127,15 @@ func (s *Server) Publish(path string, f Format) (*Stream, error) {
 	if s.closed {
 		return nil, ErrServerClosed
 	}
-	if _, busy := s.streams[path]; busy {
-		return nil, fmt.Errorf("publish %s: %w", path, ErrPathInUse)
+	if other, busy := s.streams[path]; busy {
+		return nil, fmt.Errorf("publish %s: %w (from %s)", path, ErrPathInUse, other.owner)
 	}
-	st, err := newStream(s, path, f)
+	st, err := newStream(s, path, f, owner)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", path, err)
 	}
 	s.streams[path] = st
-	s.log.Info("stream published", "path", path, "format", f.PixelFormat.String(),
+	s.log.Info("stream published", "path", path, "producer", owner, "format", f.PixelFormat.String(),
 		"size", fmt.Sprintf("%dx%d", f.Width, f.Height), "fps", f.FPS,
 		"bitrate_kbps", st.enc.BitrateKbps, "gop", st.enc.GOP)
 	return st, nil
@@ -150,6 +158,10 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
+	s.mu.Unlock()
+	// Producers first, so none publishes again while streams close.
+	s.closeIngest()
+	s.mu.Lock()
 	streams := make([]*Stream, 0, len(s.streams))
 	for _, st := range s.streams {
 		streams = append(streams, st)

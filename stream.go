@@ -30,17 +30,16 @@ type picture struct {
 type Stream struct {
 	srv   *Server
 	path  string
-	f     Format
-	enc   EncoderConfig
-	x     *x264.Encoder
+	owner string
 	mount *rtsp.Mount
-
-	free, ready chan *picture
-	wg          sync.WaitGroup
-	epoch       time.Time    // monotonic origin of joinAt
-	joinAt      atomic.Int64 // when a viewer last started playing, since epoch
+	epoch time.Time // monotonic origin of joinAt
+	// joinAt is when a viewer last started playing, since epoch.
+	joinAt atomic.Int64
 
 	wmu     sync.Mutex // serialises writers and guards the fields below
+	f       Format
+	enc     EncoderConfig
+	pipe    *pipeline
 	closed  bool
 	started bool
 	t0      time.Time
@@ -49,7 +48,15 @@ type Stream struct {
 	framesIn, framesOut, dropped, encodeErrors atomic.Uint64
 }
 
-func newStream(s *Server, path string, f Format) (*Stream, error) {
+// pipeline is the encoder of one format and the pictures queued for it.
+type pipeline struct {
+	x           *x264.Encoder
+	free, ready chan *picture
+	done        chan struct{} // closed when the encode goroutine has ended
+}
+
+// resolveEncoder fills in the stream's encoder settings from the server's defaults.
+func (s *Server) resolveEncoder(f Format) EncoderConfig {
 	enc := EncoderConfig{}
 	if f.Encoder != nil {
 		enc = *f.Encoder
@@ -61,6 +68,10 @@ func newStream(s *Server, path string, f Format) (*Stream, error) {
 	if enc.BitrateKbps == 0 && enc.CRF == 0 {
 		enc.BitrateKbps = autoBitrate(f.Width, f.Height, f.FPS)
 	}
+	return enc
+}
+
+func newPipeline(f Format, enc EncoderConfig) (*pipeline, error) {
 	num, den := fpsRational(f.FPS)
 	x, err := x264.Open(x264.Params{
 		Width: f.Width, Height: f.Height, FPSNum: num, FPSDen: den,
@@ -70,35 +81,95 @@ func newStream(s *Server, path string, f Format) (*Stream, error) {
 	if err != nil {
 		return nil, err
 	}
-	sps, pps := x.Headers()
-	m, err := s.rtsp.Mount(path, sps, pps)
-	if err != nil {
-		x.Close()
-		return nil, err
-	}
-	st := &Stream{
-		srv: s, path: path, f: f, enc: enc, x: x, mount: m,
+	p := &pipeline{
+		x:     x,
 		free:  make(chan *picture, queueLen),
 		ready: make(chan *picture, queueLen),
-		epoch: time.Now(),
+		done:  make(chan struct{}),
 	}
 	for range queueLen {
-		st.free <- &picture{img: yuv.NewI420(f.Width, f.Height)}
+		p.free <- &picture{img: yuv.NewI420(f.Width, f.Height)}
 	}
+	return p, nil
+}
+
+func newStream(s *Server, path string, f Format, owner string) (*Stream, error) {
+	enc := s.resolveEncoder(f)
+	p, err := newPipeline(f, enc)
+	if err != nil {
+		return nil, err
+	}
+	sps, pps := p.x.Headers()
+	m, err := s.rtsp.Mount(path, sps, pps)
+	if err != nil {
+		p.x.Close()
+		return nil, err
+	}
+	st := &Stream{srv: s, path: path, owner: owner, f: f, enc: enc, pipe: p, mount: m, epoch: time.Now()}
 	m.StartTimeline()
 	if !s.cfg.DisableIDROnJoin {
 		m.OnViewerJoin(func() { st.joinAt.Store(int64(time.Since(st.epoch))) })
 	}
-	st.wg.Add(1)
-	go st.encodeLoop()
+	go st.encodeLoop(p)
 	return st, nil
+}
+
+// SetFormat changes the format of the frames that follow, for example their
+// size. The frames already written are encoded first; then the encoder is
+// re-opened, its new SPS and PPS go to viewers in-band before an IDR, and
+// viewers that join later get them in the SDP. On error the stream keeps
+// its old format.
+func (st *Stream) SetFormat(f Format) error {
+	f = f.withDefaults()
+	if err := f.validate(); err != nil {
+		return fmt.Errorf("set format %s: %w", st.path, err)
+	}
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	if st.closed {
+		return fmt.Errorf("set format %s: %w", st.path, ErrStreamClosed)
+	}
+	if formatEqual(f, st.f) {
+		return nil
+	}
+	enc := st.srv.resolveEncoder(f)
+	p, err := newPipeline(f, enc)
+	if err != nil {
+		return fmt.Errorf("set format %s: %w", st.path, err)
+	}
+	st.pipe.stop()
+	st.pipe, st.f, st.enc = p, f, enc
+	st.mount.SetParams(p.x.Headers())
+	go st.encodeLoop(p)
+	st.srv.log.Info("stream format changed", "path", st.path, "format", f.PixelFormat.String(),
+		"size", fmt.Sprintf("%dx%d", f.Width, f.Height), "fps", f.FPS)
+	return nil
+}
+
+func formatEqual(a, b Format) bool {
+	if (a.Encoder == nil) != (b.Encoder == nil) || (a.Encoder != nil && *a.Encoder != *b.Encoder) {
+		return false
+	}
+	a.Encoder, b.Encoder = nil, nil
+	return a == b
+}
+
+// stop encodes what waits, ends the encode goroutine and closes the encoder.
+func (p *pipeline) stop() {
+	close(p.ready)
+	<-p.done
+	p.x.Close()
 }
 
 // Path is the stream's path, e.g. "/cam".
 func (st *Stream) Path() string { return st.path }
 
 // Format is the format of the frames the stream takes.
-func (st *Stream) Format() Format { return st.f }
+func (st *Stream) Format() Format {
+	st.wmu.Lock()
+	defer st.wmu.Unlock()
+	return st.f
+}
 
 // WriteFrame writes one raw frame, stamped with its arrival time on a
 // monotonic clock. The frame must be f.FrameSize() bytes (or, with a
@@ -120,6 +191,7 @@ func (st *Stream) WriteFrameAt(pix []byte, ts time.Duration) error {
 
 func (st *Stream) write(pix []byte, ts time.Duration, hasTS bool) error {
 	return st.writeWith(ts, hasTS, func(dst *yuv.I420) error {
+		// Called with wmu held: st.f is the format of dst.
 		return yuv.Convert(dst, pix, st.f.PixelFormat, st.f.Stride)
 	})
 }
@@ -129,8 +201,8 @@ func (st *Stream) write(pix []byte, ts time.Duration, hasTS bool) error {
 // stream's PixelFormat does not apply; the image's own layout is used.
 func (st *Stream) WriteImage(img image.Image) error {
 	b := img.Bounds()
-	if b.Dx() != st.f.Width || b.Dy() != st.f.Height {
-		return fmt.Errorf("write %s: image is %dx%d, want %dx%d", st.path, b.Dx(), b.Dy(), st.f.Width, st.f.Height)
+	if f := st.Format(); b.Dx() != f.Width || b.Dy() != f.Height {
+		return fmt.Errorf("write %s: image is %dx%d, want %dx%d", st.path, b.Dx(), b.Dy(), f.Width, f.Height)
 	}
 	var pix []byte
 	var stride int
@@ -183,22 +255,23 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, convert func(*yuv.I420
 		return fmt.Errorf("write %s: %w", st.path, ErrStreamClosed)
 	}
 	now := time.Now()
+	pipe := st.pipe
 	var p *picture
 	select {
-	case p = <-st.free:
+	case p = <-pipe.free:
 	default:
 		// No free picture: the queue is full, so the oldest waiting frame
 		// gives way. Pictures are free, waiting, or the one being encoded,
 		// so when none waits one is about to be free.
 		select {
-		case p = <-st.ready:
+		case p = <-pipe.ready:
 			st.dropped.Add(1)
 		default:
-			p = <-st.free
+			p = <-pipe.free
 		}
 	}
 	if err := convert(p.img); err != nil {
-		st.free <- p
+		pipe.free <- p
 		return fmt.Errorf("write %s: %w", st.path, err)
 	}
 	if !st.started {
@@ -211,7 +284,7 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, convert func(*yuv.I420
 	}
 	p.capture = st.t0.Add(p.pts)
 	st.framesIn.Add(1)
-	st.ready <- p
+	pipe.ready <- p
 	return nil
 }
 
@@ -221,13 +294,13 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, convert func(*yuv.I420
 // whole GOP.
 const joinSettle = 2 * time.Millisecond
 
-// encodeLoop encodes waiting pictures until the ready queue is closed.
-func (st *Stream) encodeLoop() {
-	defer st.wg.Done()
+// encodeLoop encodes p's waiting pictures until its ready queue is closed.
+func (st *Stream) encodeLoop(pipe *pipeline) {
+	defer close(pipe.done)
 	var lastForced time.Time
 	var served int64 // joinAt already answered with an IDR
 	var n int64
-	for p := range st.ready {
+	for p := range pipe.ready {
 		force := false
 		if join := st.joinAt.Load(); join > served {
 			now := time.Since(st.epoch)
@@ -237,7 +310,7 @@ func (st *Stream) encodeLoop() {
 			}
 		}
 		img := p.img
-		au, _, err := st.x.Encode(&x264.Picture{
+		au, _, err := pipe.x.Encode(&x264.Picture{
 			Y: img.Y, U: img.U, V: img.V,
 			StrideY: img.StrideY, StrideU: img.StrideU, StrideV: img.StrideV,
 		}, n, force)
@@ -252,7 +325,7 @@ func (st *Stream) encodeLoop() {
 			}
 			st.framesOut.Add(1)
 		}
-		st.free <- p
+		pipe.free <- p
 	}
 }
 
@@ -284,11 +357,9 @@ func (st *Stream) Close() error {
 		return nil
 	}
 	st.closed = true
-	close(st.ready)
+	st.pipe.stop()
 	st.wmu.Unlock()
-	st.wg.Wait()
 	st.mount.OnViewerJoin(nil)
-	st.x.Close()
 	st.srv.release(st)
 	s := st.Stats()
 	st.srv.log.Info("stream closed", "path", st.path, "frames_in", s.FramesIn,
