@@ -190,19 +190,19 @@ func Convert(dst *I420, src []byte, f Format, stride int) error {
 	if tight {
 		stride = minStride
 	} else if stride < minStride || stride > math.MaxInt32 {
-		return fmt.Errorf("yuv: stride %d is invalid for %v %dx%d, want at least %d", stride, f, w, h, minStride)
+		return fmt.Errorf("stride %d is invalid for %v %dx%d, want at least %d", stride, f, w, h, minStride)
 	}
 	l := srcLayout(f, w, h, stride)
 	n := int64(len(src))
 	switch {
 	case tight && n < l.need:
-		return fmt.Errorf("yuv: frame is %d bytes, want %d for %v %dx%d", n, l.need, f, w, h)
+		return fmt.Errorf("frame is %d bytes, want %d for %v %dx%d", n, l.need, f, w, h)
 	case tight && n > l.need:
-		return fmt.Errorf("yuv: frame is %d bytes, want exactly %d for %v %dx%d", n, l.need, f, w, h)
+		return fmt.Errorf("frame is %d bytes, want exactly %d for %v %dx%d", n, l.need, f, w, h)
 	case n < l.need:
-		return fmt.Errorf("yuv: frame is %d bytes, want at least %d for %v %dx%d with stride %d", n, l.need, f, w, h, stride)
+		return fmt.Errorf("frame is %d bytes, want at least %d for %v %dx%d with stride %d", n, l.need, f, w, h, stride)
 	case l.need > math.MaxInt32:
-		return fmt.Errorf("yuv: frame of %d bytes for %v %dx%d is too large", l.need, f, w, h)
+		return fmt.Errorf("frame of %d bytes for %v %dx%d is too large", l.need, f, w, h)
 	}
 
 	dy, du, dv := ptr(dst.Y), ptr(dst.U), ptr(dst.V)

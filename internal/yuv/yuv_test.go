@@ -453,5 +453,5 @@ func ExampleConvert() {
 	// Y [235 235 16 16 235 235 16 16]
 	// U [128 128]
 	// V [128 128]
-	// yuv: frame is 20 bytes, want 24 for bgr24 4x2
+	// frame is 20 bytes, want 24 for bgr24 4x2
 }
