@@ -42,10 +42,12 @@ func Example() {
 			log.Fatal(err)
 		}
 	}
-	st.Close() // encodes what is queued
+	st.Close()
+	// Nobody was watching, so nothing was encoded: a stream encodes only
+	// while it has viewers (see Config.AlwaysEncode).
 	s := st.Stats()
-	fmt.Println("frames in:", s.FramesIn, "encoded + dropped:", s.FramesEncoded+s.Dropped)
-	// Output: frames in: 30 encoded + dropped: 30
+	fmt.Println("frames in:", s.FramesIn, "skipped:", s.Skipped)
+	// Output: frames in: 30 skipped: 30
 }
 
 // A frame of the wrong size is refused with an error that names both sizes;

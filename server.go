@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"strings"
 	"sync"
@@ -40,8 +41,67 @@ type Config struct {
 	// IDRInterval is the least time between two IDRs forced by joins; 0
 	// means 500 ms.
 	IDRInterval time.Duration
+	// WhenFull says what a write does when the encoder is behind and the
+	// queue between them is full: DropOldest (the default) or Block.
+	WhenFull WhenFull
+	// Idle says what viewers get while a path's producer stalls or is gone:
+	// IdleRepeat (the default) encodes the last frame again every
+	// IdleInterval (0 means 1 s) with fresh timestamps; IdleNone sends
+	// nothing. Viewers stay connected either way.
+	Idle         IdlePolicy
+	IdleInterval time.Duration
+	// AlwaysEncode encodes frames while nobody watches. By default a stream
+	// with no viewers skips conversion and encoding (CPU near zero), and
+	// the first viewer's IDR starts it again.
+	AlwaysEncode bool
+	// StatusInterval is how often a status line is logged per stream (fps
+	// in and out, bitrate, viewers, dropped); 0 means 10 s, < 0 never.
+	StatusInterval time.Duration
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
+}
+
+// WhenFull is what a write does when the encoder is behind.
+type WhenFull int
+
+const (
+	// DropOldest drops the oldest frame waiting for the encoder: live
+	// video, the newest frame wins. Drops are counted.
+	DropOldest WhenFull = iota
+	// Block makes the write wait for the encoder.
+	Block
+)
+
+// ParseWhenFull parses "drop-oldest" or "block".
+func ParseWhenFull(s string) (WhenFull, error) {
+	switch s {
+	case "drop-oldest":
+		return DropOldest, nil
+	case "block":
+		return Block, nil
+	}
+	return 0, fmt.Errorf("unknown when-full policy %q (want drop-oldest or block)", s)
+}
+
+// IdlePolicy is what viewers get while a producer is idle.
+type IdlePolicy int
+
+const (
+	// IdleRepeat repeats the last frame at a low rate.
+	IdleRepeat IdlePolicy = iota
+	// IdleNone sends nothing until frames come again.
+	IdleNone
+)
+
+// ParseIdlePolicy parses "repeat" or "none".
+func ParseIdlePolicy(s string) (IdlePolicy, error) {
+	switch s {
+	case "repeat":
+		return IdleRepeat, nil
+	case "none":
+		return IdleNone, nil
+	}
+	return 0, fmt.Errorf("unknown idle policy %q (want repeat or none)", s)
 }
 
 // Server serves published streams to RTSP viewers. Its methods are safe for
@@ -52,8 +112,12 @@ type Server struct {
 	rtsp *rtsp.Server
 
 	mu      sync.Mutex
-	streams map[string]*Stream
+	streams map[string]*Stream // paths with a producer
+	idle    map[string]*Stream // paths whose producer left, still encoding repeats
 	closed  bool
+
+	done chan struct{}  // closed by Close: stops the status loop
+	wg   sync.WaitGroup // the status loop
 
 	ingest ingestState // producer listeners and connections: ingest.go
 }
@@ -85,6 +149,12 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.IDRInterval == 0 {
 		cfg.IDRInterval = 500 * time.Millisecond
 	}
+	if cfg.IdleInterval <= 0 {
+		cfg.IdleInterval = time.Second
+	}
+	if cfg.StatusInterval == 0 {
+		cfg.StatusInterval = 10 * time.Second
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -97,7 +167,13 @@ func NewServer(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, rtsp: rs, streams: make(map[string]*Stream)}, nil
+	s := &Server{cfg: cfg, log: cfg.Logger, rtsp: rs, streams: make(map[string]*Stream),
+		idle: make(map[string]*Stream), done: make(chan struct{})}
+	if cfg.StatusInterval > 0 {
+		s.wg.Add(1)
+		go s.statusLoop()
+	}
+	return s, nil
 }
 
 // Addr is the address of the RTSP listener.
@@ -130,6 +206,11 @@ func (s *Server) publish(path string, f Format, owner string) (*Stream, error) {
 	if other, busy := s.streams[path]; busy {
 		return nil, fmt.Errorf("publish %s: %w (from %s)", path, ErrPathInUse, other.owner)
 	}
+	if old := s.idle[path]; old != nil {
+		// The new producer replaces the repeats of the one that left.
+		old.stopEncoding()
+		delete(s.idle, path)
+	}
 	st, err := newStream(s, path, f, owner)
 	if err != nil {
 		return nil, fmt.Errorf("publish %s: %w", path, err)
@@ -141,12 +222,21 @@ func (s *Server) publish(path string, f Format, owner string) (*Stream, error) {
 	return st, nil
 }
 
+// release frees st's path after its producer closed it. With IdleRepeat the
+// stream keeps encoding repeats of its last frame until a new producer
+// publishes on the path or the server closes.
 func (s *Server) release(st *Stream) {
 	s.mu.Lock()
-	if s.streams[st.path] == st {
-		delete(s.streams, st.path)
+	defer s.mu.Unlock()
+	if s.streams[st.path] != st {
+		return
 	}
-	s.mu.Unlock()
+	delete(s.streams, st.path)
+	if s.cfg.Idle == IdleRepeat && !s.closed {
+		s.idle[st.path] = st
+		return
+	}
+	st.stopEncoding()
 }
 
 // Close stops every stream, disconnects every viewer and stops listening. It
@@ -162,14 +252,59 @@ func (s *Server) Close() error {
 	// Producers first, so none publishes again while streams close.
 	s.closeIngest()
 	s.mu.Lock()
-	streams := make([]*Stream, 0, len(s.streams))
+	var streams []*Stream
 	for _, st := range s.streams {
 		streams = append(streams, st)
 	}
+	for _, st := range s.idle {
+		streams = append(streams, st)
+	}
+	s.streams, s.idle = map[string]*Stream{}, map[string]*Stream{}
 	s.mu.Unlock()
+	close(s.done)
+	s.wg.Wait()
 	for _, st := range streams {
-		st.Close()
+		st.stopEncoding()
 	}
 	s.rtsp.Close()
 	return nil
 }
+
+// statusLoop logs one line per stream every StatusInterval.
+func (s *Server) statusLoop() {
+	defer s.wg.Done()
+	tick := time.NewTicker(s.cfg.StatusInterval)
+	defer tick.Stop()
+	prev := map[*Stream]StreamStats{}
+	last := time.Now()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-tick.C:
+		}
+		s.mu.Lock()
+		streams := make([]*Stream, 0, len(s.streams))
+		for _, st := range s.streams {
+			streams = append(streams, st)
+		}
+		s.mu.Unlock()
+		now := time.Now()
+		secs := now.Sub(last).Seconds()
+		last = now
+		seen := map[*Stream]StreamStats{}
+		for _, st := range streams {
+			c, p := st.Stats(), prev[st]
+			seen[st] = c
+			s.log.Info("stream status", "path", st.path,
+				"fps_in", round1(float64(c.FramesIn-p.FramesIn)/secs),
+				"fps_out", round1(float64(c.FramesEncoded-p.FramesEncoded)/secs),
+				"kbps", round1(float64(c.BytesSent-p.BytesSent)*8/1000/secs),
+				"viewers", c.Viewers, "dropped", c.Dropped-p.Dropped, "dropped_total", c.Dropped,
+				"slow_viewers", c.SlowViewers)
+		}
+		prev = seen
+	}
+}
+
+func round1(v float64) float64 { return math.Round(v*10) / 10 }

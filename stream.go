@@ -18,9 +18,11 @@ import (
 const queueLen = 3
 
 type picture struct {
-	img     *yuv.I420
-	pts     time.Duration
-	capture time.Time
+	img      *yuv.I420
+	pts      time.Duration
+	capture  time.Time
+	forceIDR bool
+	flush    chan struct{} // not a picture: closed by the encoder when reached
 }
 
 // Stream is one published path. A producer writes raw frames to it; each is
@@ -42,10 +44,11 @@ type Stream struct {
 	pipe    *pipeline
 	closed  bool
 	started bool
+	resume  bool // frames were skipped: the next one is encoded as an IDR
 	t0      time.Time
 	ts0     time.Duration
 
-	framesIn, framesOut, dropped, encodeErrors atomic.Uint64
+	framesIn, framesOut, dropped, skipped, repeated, encodeErrors atomic.Uint64
 }
 
 // pipeline is the encoder of one format and the pictures queued for it.
@@ -53,6 +56,7 @@ type pipeline struct {
 	x           *x264.Encoder
 	free, ready chan *picture
 	done        chan struct{} // closed when the encode goroutine has ended
+	once        sync.Once
 }
 
 // resolveEncoder fills in the stream's encoder settings from the server's defaults.
@@ -154,11 +158,14 @@ func formatEqual(a, b Format) bool {
 	return a == b
 }
 
-// stop encodes what waits, ends the encode goroutine and closes the encoder.
+// stop encodes what waits, ends the encode goroutine and closes the
+// encoder. It is idempotent.
 func (p *pipeline) stop() {
-	close(p.ready)
-	<-p.done
-	p.x.Close()
+	p.once.Do(func() {
+		close(p.ready)
+		<-p.done
+		p.x.Close()
+	})
 }
 
 // Path is the stream's path, e.g. "/cam".
@@ -190,7 +197,10 @@ func (st *Stream) WriteFrameAt(pix []byte, ts time.Duration) error {
 }
 
 func (st *Stream) write(pix []byte, ts time.Duration, hasTS bool) error {
-	return st.writeWith(ts, hasTS, func(dst *yuv.I420) error {
+	check := func() error {
+		return yuv.CheckSize(len(pix), st.f.PixelFormat, st.f.Width, st.f.Height, st.f.Stride)
+	}
+	return st.writeWith(ts, hasTS, check, func(dst *yuv.I420) error {
 		// Called with wmu held: st.f is the format of dst.
 		return yuv.Convert(dst, pix, st.f.PixelFormat, st.f.Stride)
 	})
@@ -218,7 +228,7 @@ func (st *Stream) WriteImage(img image.Image) error {
 		if m.SubsampleRatio != image.YCbCrSubsampleRatio420 {
 			return fmt.Errorf("write %s: YCbCr subsampling %v, want 4:2:0", st.path, m.SubsampleRatio)
 		}
-		return st.writeWith(0, false, func(dst *yuv.I420) error {
+		return st.writeWith(0, false, nil, func(dst *yuv.I420) error {
 			copyPlane(dst.Y, dst.StrideY, m.Y[m.YOffset(b.Min.X, b.Min.Y):], m.YStride, dst.Width, dst.Height)
 			ci := m.COffset(b.Min.X, b.Min.Y)
 			cw, ch := (dst.Width+1)/2, (dst.Height+1)/2
@@ -235,7 +245,9 @@ func (st *Stream) WriteImage(img image.Image) error {
 	if len(pix) > need {
 		pix = pix[:need]
 	}
-	return st.writeWith(0, false, func(dst *yuv.I420) error {
+	return st.writeWith(0, false, func() error {
+		return yuv.CheckSize(len(pix), pf, b.Dx(), b.Dy(), stride)
+	}, func(dst *yuv.I420) error {
 		return yuv.Convert(dst, pix, pf, stride)
 	})
 }
@@ -247,22 +259,44 @@ func copyPlane(dst []byte, dstStride int, src []byte, srcStride, w, h int) {
 }
 
 // writeWith takes a free picture (or the oldest waiting one), fills it with
-// convert, stamps it and queues it for the encoder.
-func (st *Stream) writeWith(ts time.Duration, hasTS bool, convert func(*yuv.I420) error) error {
+// convert, stamps it and queues it for the encoder. When nobody watches it
+// only checks the frame (check may be nil).
+func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, convert func(*yuv.I420) error) error {
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	if st.closed {
 		return fmt.Errorf("write %s: %w", st.path, ErrStreamClosed)
 	}
 	now := time.Now()
+	if !st.started {
+		st.started, st.t0, st.ts0 = true, now, ts
+	}
+	if !st.srv.cfg.AlwaysEncode && st.mount.Viewers() == 0 {
+		// Nobody watches: neither convert nor encode. The next encoded
+		// frame is an IDR, since the decoder state of the frames before
+		// is gone.
+		if check != nil {
+			if err := check(); err != nil {
+				return fmt.Errorf("write %s: %w", st.path, err)
+			}
+		}
+		st.framesIn.Add(1)
+		st.skipped.Add(1)
+		st.resume = true
+		return nil
+	}
 	pipe := st.pipe
 	var p *picture
 	select {
 	case p = <-pipe.free:
 	default:
+		if st.srv.cfg.WhenFull == Block {
+			p = <-pipe.free
+			break
+		}
 		// No free picture: the queue is full, so the oldest waiting frame
-		// gives way. Pictures are free, waiting, or the one being encoded,
-		// so when none waits one is about to be free.
+		// gives way. Pictures are free, waiting, or the one the encoder
+		// holds, so when none waits one is about to be free.
 		select {
 		case p = <-pipe.ready:
 			st.dropped.Add(1)
@@ -274,15 +308,13 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, convert func(*yuv.I420
 		pipe.free <- p
 		return fmt.Errorf("write %s: %w", st.path, err)
 	}
-	if !st.started {
-		st.started, st.t0, st.ts0 = true, now, ts
-	}
 	if hasTS {
 		p.pts = ts - st.ts0
 	} else {
 		p.pts = now.Sub(st.t0)
 	}
 	p.capture = st.t0.Add(p.pts)
+	p.forceIDR, st.resume = st.resume, false
 	st.framesIn.Add(1)
 	pipe.ready <- p
 	return nil
@@ -294,17 +326,30 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, convert func(*yuv.I420
 // whole GOP.
 const joinSettle = 2 * time.Millisecond
 
-// encodeLoop encodes p's waiting pictures until its ready queue is closed.
+// encodeLoop encodes pipe's waiting pictures until its ready queue is
+// closed. It keeps the last picture: when no new one comes for
+// IdleInterval, it encodes it again with a fresh timestamp (with IdleRepeat),
+// so that players and NVRs see a live stream while the producer stalls or
+// is gone.
 func (st *Stream) encodeLoop(pipe *pipeline) {
 	defer close(pipe.done)
-	var lastForced time.Time
-	var served int64 // joinAt already answered with an IDR
-	var n int64
-	for p := range pipe.ready {
-		force := false
+	cfg := &st.srv.cfg
+	var (
+		lastForced time.Time
+		served     int64 // joinAt already answered with an IDR
+		n          int64
+		last       *picture // the last picture encoded, held for repeats
+		lastWall   time.Time
+	)
+	idle := time.NewTimer(cfg.IdleInterval)
+	defer idle.Stop()
+	if cfg.Idle != IdleRepeat {
+		idle.Stop()
+	}
+	encode := func(p *picture, force bool) {
 		if join := st.joinAt.Load(); join > served {
 			now := time.Since(st.epoch)
-			if now-time.Duration(join) >= joinSettle && time.Since(lastForced) >= st.srv.cfg.IDRInterval {
+			if now-time.Duration(join) >= joinSettle && time.Since(lastForced) >= cfg.IDRInterval {
 				// One IDR answers every join up to now.
 				force, served, lastForced = true, join, time.Now()
 			}
@@ -319,22 +364,61 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			if st.encodeErrors.Add(1) == 1 {
 				st.srv.log.Error("encode failed", "path", st.path, "error", err)
 			}
-		} else if len(au) > 0 {
+			return
+		}
+		if len(au) > 0 {
 			if err := st.mount.WriteAccessUnit(au, p.pts, p.capture); err != nil {
 				st.srv.log.Debug("write access unit", "path", st.path, "error", err)
 			}
-			st.framesOut.Add(1)
 		}
-		pipe.free <- p
+	}
+	for {
+		select {
+		case p, ok := <-pipe.ready:
+			if !ok {
+				if last != nil {
+					pipe.free <- last
+				}
+				return
+			}
+			if p.flush != nil {
+				close(p.flush)
+				continue
+			}
+			encode(p, p.forceIDR)
+			st.framesOut.Add(1)
+			if last != nil {
+				pipe.free <- last
+			}
+			last, lastWall = p, time.Now()
+			if cfg.Idle == IdleRepeat {
+				idle.Reset(cfg.IdleInterval)
+			}
+		case <-idle.C:
+			idle.Reset(cfg.IdleInterval)
+			if last == nil || st.mount.Viewers() == 0 {
+				continue
+			}
+			now := time.Now()
+			last.pts += now.Sub(lastWall)
+			last.capture = last.capture.Add(now.Sub(lastWall))
+			lastWall = now
+			encode(last, false)
+			st.repeated.Add(1)
+		}
 	}
 }
 
 // StreamStats counts what a stream has done since it was published.
 type StreamStats struct {
-	FramesIn      uint64 // frames written and converted
+	FramesIn      uint64 // frames written: encoded, dropped or skipped
 	FramesEncoded uint64 // frames encoded and sent to viewers
 	Dropped       uint64 // frames dropped because the encoder was behind
+	Skipped       uint64 // frames not encoded because nobody was watching
+	Repeated      uint64 // last frames encoded again while the producer was idle
 	Viewers       int    // viewers playing now
+	SlowViewers   uint64 // viewers disconnected for not reading fast enough
+	BytesSent     uint64 // H.264 bytes sent (once, whatever the number of viewers)
 }
 
 // Stats returns the stream's counters.
@@ -343,12 +427,17 @@ func (st *Stream) Stats() StreamStats {
 		FramesIn:      st.framesIn.Load(),
 		FramesEncoded: st.framesOut.Load(),
 		Dropped:       st.dropped.Load(),
+		Skipped:       st.skipped.Load(),
+		Repeated:      st.repeated.Load(),
 		Viewers:       st.mount.Viewers(),
+		SlowViewers:   st.mount.SlowViewers(),
+		BytesSent:     st.mount.BytesSent(),
 	}
 }
 
-// Close encodes the frames still waiting, stops the stream's goroutine and
-// frees the path for another producer. Viewers stay connected: a later
+// Close ends the producer's use of the stream and frees the path for
+// another producer. The frames still waiting are encoded. Viewers stay
+// connected: with IdleRepeat they keep getting the last frame until a later
 // Publish on the same path sends them its frames. Close is idempotent.
 func (st *Stream) Close() error {
 	st.wmu.Lock()
@@ -357,12 +446,23 @@ func (st *Stream) Close() error {
 		return nil
 	}
 	st.closed = true
+	flushed := make(chan struct{})
+	st.pipe.ready <- &picture{flush: flushed}
+	st.wmu.Unlock()
+	<-flushed
+	st.srv.release(st)
+	s := st.Stats()
+	st.srv.log.Info("producer left", "path", st.path, "producer", st.owner, "frames_in", s.FramesIn,
+		"frames_encoded", s.FramesEncoded, "dropped", s.Dropped, "skipped", s.Skipped)
+	return nil
+}
+
+// stopEncoding ends the stream's encoder (after Close, when a new producer
+// takes the path or the server closes).
+func (st *Stream) stopEncoding() {
+	st.wmu.Lock()
+	st.closed = true
 	st.pipe.stop()
 	st.wmu.Unlock()
 	st.mount.OnViewerJoin(nil)
-	st.srv.release(st)
-	s := st.Stats()
-	st.srv.log.Info("stream closed", "path", st.path, "frames_in", s.FramesIn,
-		"frames_encoded", s.FramesEncoded, "dropped", s.Dropped)
-	return nil
 }

@@ -60,7 +60,7 @@ func TestPublishRejectsBadFormats(t *testing.T) {
 // faster than x264 encodes them: the writer never waits, frames are dropped,
 // and every frame is either encoded or counted as dropped.
 func TestEncoderBehindDropsOldestFrameAndCountsIt(t *testing.T) {
-	srv := newServer(t, framecast.Config{})
+	srv := newServer(t, framecast.Config{AlwaysEncode: true})
 	st, err := srv.Publish("/fast", framecast.Format{PixelFormat: framecast.Gray, Width: 1920, Height: 1080,
 		Encoder: &framecast.EncoderConfig{Preset: "medium"}})
 	if err != nil {

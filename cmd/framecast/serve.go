@@ -29,6 +29,9 @@ type serveFlags struct {
 	crf                   float64
 	preset, tune, profile string
 	idrOnJoin             bool
+	whenFull, idle        string
+	alwaysEncode          bool
+	status                time.Duration
 	logLevel              string
 }
 
@@ -51,6 +54,10 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.profile, "profile", "high", "H.264 `profile`: baseline, main or high")
 	fs.IntVar(&f.threads, "threads", 0, "x264 encoder `threads`; 0 lets x264 choose")
 	fs.BoolVar(&f.idrOnJoin, "idr-on-join", true, "send an IDR when a viewer starts playing, so it sees a picture at once")
+	fs.StringVar(&f.whenFull, "when-full", "drop-oldest", "when the encoder is behind: drop-oldest (newest frame wins, drops counted) or block the producer")
+	fs.StringVar(&f.idle, "idle", "repeat", "while a producer stalls or is gone: repeat (the last frame once a second) or none")
+	fs.BoolVar(&f.alwaysEncode, "always-encode", false, "encode while nobody watches (by default a stream without viewers skips encoding)")
+	fs.DurationVar(&f.status, "status-interval", 10*time.Second, "how often to log a status line per stream (`duration`; 0 never)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
 	return fs
 }
@@ -113,6 +120,17 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if f.fps <= 0 || f.fps > 1000 {
 		return fmt.Errorf("invalid --fps %g: want more than 0 and at most 1000", f.fps)
 	}
+	whenFull, err := framecast.ParseWhenFull(f.whenFull)
+	if err != nil {
+		return fmt.Errorf("invalid --when-full: %w", err)
+	}
+	idle, err := framecast.ParseIdlePolicy(f.idle)
+	if err != nil {
+		return fmt.Errorf("invalid --idle: %w", err)
+	}
+	if f.status == 0 {
+		f.status = -1
+	}
 	if f.testsrc == "" && f.stdin == "" {
 		return errors.New("nothing to serve: give --testsrc PATH or --stdin PATH (see framecast serve --help)")
 	}
@@ -129,6 +147,10 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			Preset: f.preset, Tune: f.tune, Profile: f.profile, Threads: f.threads,
 		},
 		DisableIDROnJoin: !f.idrOnJoin,
+		WhenFull:         whenFull,
+		Idle:             idle,
+		AlwaysEncode:     f.alwaysEncode,
+		StatusInterval:   f.status,
 		Logger:           log,
 	})
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
@@ -25,15 +26,18 @@ type Mount struct {
 	media  *description.Media
 	forma  *format.H264
 
-	mu       sync.Mutex
-	enc      *rtph264.Encoder
-	onJoin   func()
-	viewers  map[*gortsplib.ServerSession]struct{}
-	started  bool      // a frame has been written
-	lastRTP  int64     // unwrapped RTP timestamp of the last frame
-	lastWall time.Time // wall time the last frame was written
-	base     int64     // RTP timestamp of the current producer's PTS 0
-	newEpoch bool      // the next frame starts a new producer timeline
+	mu      sync.Mutex
+	enc     *rtph264.Encoder
+	onJoin  func()
+	viewers map[*gortsplib.ServerSession]struct{}
+	// slow counts viewers disconnected because their write queue overflowed.
+	slow     uint64
+	bytes    atomic.Uint64 // H.264 bytes written, before RTP headers
+	started  bool          // a frame has been written
+	lastRTP  int64         // unwrapped RTP timestamp of the last frame
+	lastWall time.Time     // wall time the last frame was written
+	base     int64         // RTP timestamp of the current producer's PTS 0
+	newEpoch bool          // the next frame starts a new producer timeline
 }
 
 func newMount(gs *gortsplib.Server, path string, sps, pps []byte) (*Mount, error) {
@@ -104,6 +108,31 @@ func (m *Mount) viewerLeft(ss *gortsplib.ServerSession) bool {
 	return ok
 }
 
+// dropSlow forgets a viewer whose write queue overflowed; it reports whether
+// the session was still counted as a viewer (so it is counted once).
+func (m *Mount) dropSlow(ss *gortsplib.ServerSession) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.viewers[ss]; !ok {
+		return false
+	}
+	delete(m.viewers, ss)
+	m.slow++
+	return true
+}
+
+// SlowViewers is the number of viewers disconnected because they did not
+// read fast enough.
+func (m *Mount) SlowViewers() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.slow
+}
+
+// BytesSent is the number of H.264 bytes written to the mount, once
+// whatever the number of viewers.
+func (m *Mount) BytesSent() uint64 { return m.bytes.Load() }
+
 // Viewers is the number of sessions playing the mount.
 func (m *Mount) Viewers() int {
 	m.mu.Lock()
@@ -143,6 +172,9 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		if err := m.stream.WritePacketRTPWithNTP(m.media, p, capture); err != nil {
 			return fmt.Errorf("write %s: %w", m.path, err)
 		}
+	}
+	for _, n := range au {
+		m.bytes.Add(uint64(len(n)))
 	}
 	m.started = true
 	m.lastRTP = rtpTS

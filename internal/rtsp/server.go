@@ -152,6 +152,18 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	}
 }
 
+// OnStreamWriteError is called when a viewer's write queue is full: the
+// viewer does not read as fast as the stream goes. It is disconnected, so it
+// neither grows memory nor slows the encoder or other viewers.
 func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
-	h.log.Warn("viewer write queue full, packet dropped", "path", ctx.Session.Path(), "error", ctx.Error)
+	ctx.Session.Close()
+	m := (*Server)(h).lookup(ctx.Session.Path())
+	if m != nil && m.dropSlow(ctx.Session) {
+		remote := ""
+		if conns := ctx.Session.Conns(); len(conns) > 0 {
+			remote = conns[0].NetConn().RemoteAddr().String()
+		}
+		h.log.Warn("viewer too slow, disconnected", "path", m.path, "remote", remote,
+			"queue", h.gs.WriteQueueSize, "slow_viewers", m.SlowViewers(), "error", ctx.Error)
+	}
 }

@@ -184,7 +184,16 @@ func Convert(dst *I420, src []byte, f Format, stride int) error {
 	if err := checkDst(dst); err != nil {
 		return err
 	}
-	w, h := dst.Width, dst.Height
+	return convert(dst, src, f, stride)
+}
+
+// CheckSize reports whether a frame of n bytes is what Convert takes for f at
+// w x h with the given stride (0: tight rows), with the same errors as
+// Convert, without converting anything.
+func CheckSize(n int, f Format, w, h, stride int) error {
+	if !f.valid() {
+		return fmt.Errorf("yuv: unknown pixel format %v", f)
+	}
 	minStride := f.MinStride(w)
 	tight := stride == 0
 	if tight {
@@ -192,19 +201,29 @@ func Convert(dst *I420, src []byte, f Format, stride int) error {
 	} else if stride < minStride || stride > math.MaxInt32 {
 		return fmt.Errorf("stride %d is invalid for %v %dx%d, want at least %d", stride, f, w, h, minStride)
 	}
-	l := srcLayout(f, w, h, stride)
-	n := int64(len(src))
-	switch {
-	case tight && n < l.need:
-		return fmt.Errorf("frame is %d bytes, want %d for %v %dx%d", n, l.need, f, w, h)
-	case tight && n > l.need:
-		return fmt.Errorf("frame is %d bytes, want exactly %d for %v %dx%d", n, l.need, f, w, h)
-	case n < l.need:
-		return fmt.Errorf("frame is %d bytes, want at least %d for %v %dx%d with stride %d", n, l.need, f, w, h, stride)
-	case l.need > math.MaxInt32:
-		return fmt.Errorf("frame of %d bytes for %v %dx%d is too large", l.need, f, w, h)
+	need := srcLayout(f, w, h, stride).need
+	switch n := int64(n); {
+	case tight && n < need:
+		return fmt.Errorf("frame is %d bytes, want %d for %v %dx%d", n, need, f, w, h)
+	case tight && n > need:
+		return fmt.Errorf("frame is %d bytes, want exactly %d for %v %dx%d", n, need, f, w, h)
+	case n < need:
+		return fmt.Errorf("frame is %d bytes, want at least %d for %v %dx%d with stride %d", n, need, f, w, h, stride)
+	case need > math.MaxInt32:
+		return fmt.Errorf("frame of %d bytes for %v %dx%d is too large", need, f, w, h)
 	}
+	return nil
+}
 
+func convert(dst *I420, src []byte, f Format, stride int) error {
+	w, h := dst.Width, dst.Height
+	if err := CheckSize(len(src), f, w, h, stride); err != nil {
+		return err
+	}
+	if stride == 0 {
+		stride = f.MinStride(w)
+	}
+	l := srcLayout(f, w, h, stride)
 	dy, du, dv := ptr(dst.Y), ptr(dst.U), ptr(dst.V)
 	dsy, dsu, dsv := C.int(dst.StrideY), C.int(dst.StrideU), C.int(dst.StrideV)
 	cw, ch, s := C.int(w), C.int(h), C.int(stride)
