@@ -26,18 +26,21 @@ type Mount struct {
 	media  *description.Media
 	forma  *format.H264
 
-	mu      sync.Mutex
-	enc     *rtph264.Encoder
+	// vmu guards the viewers. It is never held while writing packets, since
+	// gortsplib calls back into the mount (OnStreamWriteError) from there.
+	vmu     sync.Mutex
 	onJoin  func()
 	viewers map[*gortsplib.ServerSession]struct{}
-	// slow counts viewers disconnected because their write queue overflowed.
-	slow     uint64
-	bytes    atomic.Uint64 // H.264 bytes written, before RTP headers
-	started  bool          // a frame has been written
-	lastRTP  int64         // unwrapped RTP timestamp of the last frame
-	lastWall time.Time     // wall time the last frame was written
-	base     int64         // RTP timestamp of the current producer's PTS 0
-	newEpoch bool          // the next frame starts a new producer timeline
+	slow    uint64        // viewers disconnected because their write queue overflowed
+	bytes   atomic.Uint64 // H.264 bytes written, before RTP headers
+
+	mu       sync.Mutex // guards the RTP timeline and the packetiser
+	enc      *rtph264.Encoder
+	started  bool      // a frame has been written
+	lastRTP  int64     // unwrapped RTP timestamp of the last frame
+	lastWall time.Time // wall time the last frame was written
+	base     int64     // RTP timestamp of the current producer's PTS 0
+	newEpoch bool      // the next frame starts a new producer timeline
 }
 
 func newMount(gs *gortsplib.Server, path string, sps, pps []byte) (*Mount, error) {
@@ -75,16 +78,16 @@ func (m *Mount) SetParams(sps, pps []byte) {
 // OnViewerJoin sets the function called (from gortsplib's goroutine) when a
 // viewer starts playing. It must not block.
 func (m *Mount) OnViewerJoin(f func()) {
-	m.mu.Lock()
+	m.vmu.Lock()
 	m.onJoin = f
-	m.mu.Unlock()
+	m.vmu.Unlock()
 }
 
 func (m *Mount) viewerJoined(ss *gortsplib.ServerSession) {
-	m.mu.Lock()
+	m.vmu.Lock()
 	m.viewers[ss] = struct{}{}
 	f := m.onJoin
-	m.mu.Unlock()
+	m.vmu.Unlock()
 	if f != nil {
 		f()
 	}
@@ -101,8 +104,8 @@ func (m *Mount) StartTimeline() {
 
 // viewerLeft forgets a session; it reports whether it was a viewer.
 func (m *Mount) viewerLeft(ss *gortsplib.ServerSession) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.vmu.Lock()
+	defer m.vmu.Unlock()
 	_, ok := m.viewers[ss]
 	delete(m.viewers, ss)
 	return ok
@@ -111,8 +114,8 @@ func (m *Mount) viewerLeft(ss *gortsplib.ServerSession) bool {
 // dropSlow forgets a viewer whose write queue overflowed; it reports whether
 // the session was still counted as a viewer (so it is counted once).
 func (m *Mount) dropSlow(ss *gortsplib.ServerSession) bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.vmu.Lock()
+	defer m.vmu.Unlock()
 	if _, ok := m.viewers[ss]; !ok {
 		return false
 	}
@@ -124,8 +127,8 @@ func (m *Mount) dropSlow(ss *gortsplib.ServerSession) bool {
 // SlowViewers is the number of viewers disconnected because they did not
 // read fast enough.
 func (m *Mount) SlowViewers() uint64 {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.vmu.Lock()
+	defer m.vmu.Unlock()
 	return m.slow
 }
 
@@ -135,8 +138,8 @@ func (m *Mount) BytesSent() uint64 { return m.bytes.Load() }
 
 // Viewers is the number of sessions playing the mount.
 func (m *Mount) Viewers() int {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+	m.vmu.Lock()
+	defer m.vmu.Unlock()
 	return len(m.viewers)
 }
 

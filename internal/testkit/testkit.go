@@ -99,7 +99,9 @@ func FFmpeg(t testing.TB, url, transport, pixFmt string, w, h int, extra ...stri
 	}
 	args := []string{"-nostdin", "-v", "error", "-rtsp_transport", transport, "-timeout", "5000000"}
 	args = append(args, extra...)
-	args = append(args, "-i", url, "-an", "-f", "rawvideo", "-pix_fmt", pixFmt, "pipe:1")
+	// passthrough: one output frame per decoded frame, never duplicated
+	// or dropped to fit a constant rate.
+	args = append(args, "-i", url, "-an", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pixFmt, "pipe:1")
 	return start(t, exec.Command("ffmpeg", args...), w*h*bpp)
 }
 
@@ -180,6 +182,11 @@ func (f *Frames) Stop() {
 		f.cmd.Process.Kill()
 		f.cmd.Wait()
 	}
+}
+
+// Command is exec.CommandContext for a tool the test needs.
+func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, name, args...)
 }
 
 // Run runs a command with a timeout and returns its combined output.
