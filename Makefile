@@ -8,7 +8,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
 BIN := bin/framecast
 
-.PHONY: all run test deps build vet bench clean
+.PHONY: all run test deps build vet bench bench-deps clean
 
 all: build
 
@@ -37,6 +37,22 @@ vet:
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+# bench runs every benchmark (at most 15 minutes), writes bench/results/DATE.json
+# and prints a Markdown table. Benchmarks report numbers; they never fail CI.
+bench: deps bench-deps
+	$(GO) run ./bench/harness
+
+BENCH_APT_PACKAGES := python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly
+bench-deps:
+	@missing=""; for p in $(BENCH_APT_PACKAGES); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing:$$missing"; \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
 
 clean:
 	rm -rf bin

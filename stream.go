@@ -35,8 +35,13 @@ type Stream struct {
 	owner string
 	mount *rtsp.Mount
 	epoch time.Time // monotonic origin of joinAt
-	// joinAt is when a viewer last started playing, since epoch.
+	// joinAt is when a viewer last started playing, since epoch; joined
+	// wakes the encoder for it.
 	joinAt atomic.Int64
+	joined chan struct{}
+	// skipping is set while frames are skipped for want of viewers: the
+	// encoder's last picture is then stale.
+	skipping atomic.Bool
 
 	wmu     sync.Mutex // serialises writers and guards the fields below
 	f       Format
@@ -57,6 +62,7 @@ type pipeline struct {
 	free, ready chan *picture
 	done        chan struct{} // closed when the encode goroutine has ended
 	once        sync.Once
+	fps         float64 // nominal frame rate
 }
 
 // resolveEncoder fills in the stream's encoder settings from the server's defaults.
@@ -90,6 +96,7 @@ func newPipeline(f Format, enc EncoderConfig) (*pipeline, error) {
 		free:  make(chan *picture, queueLen),
 		ready: make(chan *picture, queueLen),
 		done:  make(chan struct{}),
+		fps:   f.FPS,
 	}
 	for range queueLen {
 		p.free <- &picture{img: yuv.NewI420(f.Width, f.Height)}
@@ -109,10 +116,17 @@ func newStream(s *Server, path string, f Format, owner string) (*Stream, error) 
 		p.x.Close()
 		return nil, err
 	}
-	st := &Stream{srv: s, path: path, owner: owner, f: f, enc: enc, pipe: p, mount: m, epoch: time.Now()}
+	st := &Stream{srv: s, path: path, owner: owner, f: f, enc: enc, pipe: p, mount: m, epoch: time.Now(),
+		joined: make(chan struct{}, 1)}
 	m.StartTimeline()
 	if !s.cfg.DisableIDROnJoin {
-		m.OnViewerJoin(func() { st.joinAt.Store(int64(time.Since(st.epoch))) })
+		m.OnViewerJoin(func() {
+			st.joinAt.Store(int64(time.Since(st.epoch)))
+			select {
+			case st.joined <- struct{}{}:
+			default:
+			}
+		})
 	}
 	go st.encodeLoop(p)
 	return st, nil
@@ -283,6 +297,7 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, co
 		st.framesIn.Add(1)
 		st.skipped.Add(1)
 		st.resume = true
+		st.skipping.Store(true)
 		return nil
 	}
 	pipe := st.pipe
@@ -315,6 +330,7 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, co
 	}
 	p.capture = st.t0.Add(p.pts)
 	p.forceIDR, st.resume = st.resume, false
+	st.skipping.Store(false)
 	st.framesIn.Add(1)
 	pipe.ready <- p
 	return nil
@@ -326,11 +342,17 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, co
 // whole GOP.
 const joinSettle = 2 * time.Millisecond
 
+// joinWait is how long a joining viewer may wait for the producer's next
+// frame before the last one is encoded again for it.
+const joinWait = 40 * time.Millisecond
+
 // encodeLoop encodes pipe's waiting pictures until its ready queue is
 // closed. It keeps the last picture: when no new one comes for
 // IdleInterval, it encodes it again with a fresh timestamp (with IdleRepeat),
 // so that players and NVRs see a live stream while the producer stalls or
-// is gone.
+// is gone. When a viewer joins, it encodes the last picture again as an IDR
+// at once, so the viewer need not wait for the producer's next frame (a
+// whole second for a 1 fps producer).
 func (st *Stream) encodeLoop(pipe *pipeline) {
 	defer close(pipe.done)
 	cfg := &st.srv.cfg
@@ -340,26 +362,44 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 		n          int64
 		last       *picture // the last picture encoded, held for repeats
 		lastWall   time.Time
+		spacing    = time.Duration(float64(time.Second) / pipe.fps)
 	)
 	idle := time.NewTimer(cfg.IdleInterval)
 	defer idle.Stop()
 	if cfg.Idle != IdleRepeat {
 		idle.Stop()
 	}
+	join := time.NewTimer(time.Hour)
+	join.Stop()
+	defer join.Stop()
 	encode := func(p *picture, force bool) {
-		if join := st.joinAt.Load(); join > served {
-			now := time.Since(st.epoch)
-			if now-time.Duration(join) >= joinSettle && time.Since(lastForced) >= cfg.IDRInterval {
-				// One IDR answers every join up to now.
-				force, served, lastForced = true, join, time.Now()
-			}
+		joinDue := func() (int64, bool) {
+			join := st.joinAt.Load()
+			return join, join > served && time.Since(lastForced) >= cfg.IDRInterval
+		}
+		if join, due := joinDue(); due && time.Since(st.epoch)-time.Duration(join) >= joinSettle {
+			// One IDR answers every join up to now.
+			force, served, lastForced = true, join, time.Now()
 		}
 		img := p.img
-		au, _, err := pipe.x.Encode(&x264.Picture{
+		pic := &x264.Picture{
 			Y: img.Y, U: img.U, V: img.V,
 			StrideY: img.StrideY, StrideU: img.StrideU, StrideV: img.StrideV,
-		}, n, force)
+		}
+		au, idr, err := pipe.x.Encode(pic, n, force)
 		n++
+		if join, due := joinDue(); err == nil && !idr && due {
+			// A viewer joined while this P-frame was being encoded: it
+			// would get the P-frame before any IDR, which decoders report
+			// as missing references. The same picture as an IDR serves
+			// everyone instead; the P-frame is never sent.
+			if d := joinSettle - (time.Since(st.epoch) - time.Duration(join)); d > 0 {
+				time.Sleep(d)
+			}
+			au, _, err = pipe.x.Encode(pic, n, true)
+			n++
+			served, lastForced = join, time.Now()
+		}
 		if err != nil {
 			if st.encodeErrors.Add(1) == 1 {
 				st.srv.log.Error("encode failed", "path", st.path, "error", err)
@@ -372,8 +412,34 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			}
 		}
 	}
+	repeat := func() {
+		now := time.Now()
+		last.pts += now.Sub(lastWall)
+		last.capture = last.capture.Add(now.Sub(lastWall))
+		lastWall = now
+		encode(last, false)
+		st.repeated.Add(1)
+	}
 	for {
 		select {
+		case <-st.joined:
+			// Wait out the settle time and the IDR rate limit, then answer.
+			wait := max(joinSettle-(time.Since(st.epoch)-time.Duration(st.joinAt.Load())),
+				cfg.IDRInterval-time.Since(lastForced), 0)
+			join.Reset(wait)
+		case <-join.C:
+			if st.joinAt.Load() <= served || last == nil || st.skipping.Load() {
+				continue
+			}
+			// The producer's next frame, forced to an IDR, will serve the
+			// viewer unless it is far off: then the last picture is
+			// encoded again as the IDR, at the cost of one repeated frame
+			// for the viewers already watching.
+			if eta := lastWall.Add(spacing).Sub(time.Now()); eta > joinWait || eta < -joinWait {
+				repeat()
+			} else {
+				join.Reset(eta + joinWait) // then it is late: look again
+			}
 		case p, ok := <-pipe.ready:
 			if !ok {
 				if last != nil {
@@ -387,10 +453,13 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			}
 			encode(p, p.forceIDR)
 			st.framesOut.Add(1)
+			now := time.Now()
 			if last != nil {
 				pipe.free <- last
+				// A moving average of the producer's frame spacing.
+				spacing += (now.Sub(lastWall) - spacing) / 8
 			}
-			last, lastWall = p, time.Now()
+			last, lastWall = p, now
 			if cfg.Idle == IdleRepeat {
 				idle.Reset(cfg.IdleInterval)
 			}
@@ -399,12 +468,7 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			if last == nil || st.mount.Viewers() == 0 {
 				continue
 			}
-			now := time.Now()
-			last.pts += now.Sub(lastWall)
-			last.capture = last.capture.Add(now.Sub(lastWall))
-			lastWall = now
-			encode(last, false)
-			st.repeated.Add(1)
+			repeat()
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/testkit"
+	"github.com/framecast/framecast/internal/testsrc"
 )
 
 var binary string
@@ -44,6 +45,7 @@ type proc struct {
 	cmd    *exec.Cmd
 	stderr *testkit.Buffer
 	addr   string // RTSP address it listens on
+	ingest string // ingest URL it listens on
 	done   chan error
 }
 
@@ -52,7 +54,7 @@ type proc struct {
 func startServe(t *testing.T, stdin io.Reader, args ...string) *proc {
 	t.Helper()
 	rtp, rtcp := testkit.UDPPair(t)
-	args = append([]string{"serve", "--rtsp", "127.0.0.1:0", "--udp-rtp", rtp, "--udp-rtcp", rtcp}, args...)
+	args = append([]string{"serve", "--rtsp", "127.0.0.1:0", "--udp-rtp", rtp, "--udp-rtcp", rtcp, "--ingest", "tcp://127.0.0.1:0"}, args...)
 	cmd := exec.Command(binary, args...)
 	cmd.Stdin = stdin
 	p := &proc{cmd: cmd, stderr: &testkit.Buffer{}, done: make(chan error, 1)}
@@ -65,17 +67,19 @@ func startServe(t *testing.T, stdin io.Reader, args ...string) *proc {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(out)
-	for sc.Scan() {
+	for p.ingest == "" && sc.Scan() {
 		if a, ok := strings.CutPrefix(sc.Text(), "framecast: RTSP server on "); ok {
 			p.addr = a
-			break
+		}
+		if a, ok := strings.CutPrefix(sc.Text(), "framecast: ingest on "); ok {
+			p.ingest = a
 		}
 	}
 	go func() {
 		io.Copy(io.Discard, out)
 		p.done <- cmd.Wait()
 	}()
-	if p.addr == "" {
+	if p.addr == "" || p.ingest == "" {
 		t.Fatalf("framecast did not say where it listens; stderr: %s", p.stderr)
 	}
 	t.Cleanup(func() {
@@ -135,7 +139,8 @@ func TestBadInvocationsGiveOneLineErrors(t *testing.T) {
 		{"bad size", []string{"serve", "--testsrc", "/t", "--size", "640by480"}, `invalid --size "640by480": want WIDTHxHEIGHT`},
 		{"odd size", []string{"serve", "--testsrc", "/t", "--size", "641x480"}, "must be even"},
 		{"bad pixel format", []string{"serve", "--stdin", "/t", "--pix-fmt", "bgr"}, `unknown pixel format "bgr"`},
-		{"nothing to serve", []string{"serve"}, "nothing to serve"},
+		{"nothing to serve", []string{"serve", "--ingest", "none"}, "nothing to serve"},
+		{"bad ingest address", append([]string{"serve", "--rtsp", "127.0.0.1:0", "--ingest", "http://x"}, udp...), `ingest address "http://x": want tcp://HOST:PORT or unix:///PATH`},
 		{"port in use", append([]string{"serve", "--testsrc", "/t", "--rtsp", busy.Addr().String()}, udp...), "address already in use"},
 		{"bad preset", append([]string{"serve", "--testsrc", "/t", "--rtsp", "127.0.0.1:0", "--preset", "warp"}, udp...), "preset"},
 		{"unknown command", []string{"stream"}, `unknown command "stream"`},
@@ -230,5 +235,39 @@ func TestStdinServesRawFramesAndStopsAtEOF(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "frames=150") {
 		t.Errorf("want 150 frames read from stdin; stderr: %s", p.stderr)
+	}
+}
+
+// TestPythonProducerThroughServe runs the README's Python example against
+// the binary's default ingest listener and decodes what it publishes.
+func TestPythonProducerThroughServe(t *testing.T) {
+	// Debian's python3, which has numpy (make deps installs python3-numpy).
+	testkit.Need(t, "/usr/bin/python3")
+	const w, h = 320, 240
+	p := startServe(t, nil)
+	py := exec.Command("/usr/bin/python3", "../../examples/python/synthetic.py", "--address", p.ingest,
+		"--path", "/cam", "--size", "320x240", "--fps", "30", "--frames", "300")
+	py.Env = append(os.Environ(), "PYTHONPATH=../../clients/python")
+	pyOut := &testkit.Buffer{}
+	py.Stdout, py.Stderr = pyOut, pyOut
+	if err := py.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { py.Process.Kill(); py.Wait() }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(p.stderr.String(), `msg="stream published" path=/cam`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the Python producer did not publish /cam; python: %s; server: %s", pyOut, p.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	dec := testkit.FFmpeg(t, "rtsp://"+p.addr+"/cam", "tcp", "gray", w, h)
+	prev := testsrc.ReadNumber(dec.Next(t, 10*time.Second), w, h, w)
+	for range 30 {
+		n := testsrc.ReadNumber(dec.Next(t, 5*time.Second), w, h, w)
+		if n != prev+1 {
+			t.Fatalf("frame %d after %d; python: %s", n, prev, pyOut)
+		}
+		prev = n
 	}
 }

@@ -19,7 +19,26 @@ import (
 
 var errHelp = errors.New("help shown")
 
+// listFlag is a flag that may be given several times.
+type listFlag struct {
+	vals []string
+	set  bool // given on the command line: the default is dropped
+}
+
+func (l *listFlag) String() string { return strings.Join(l.vals, ",") }
+
+func (l *listFlag) Set(v string) error {
+	if !l.set {
+		l.vals, l.set = nil, true
+	}
+	if v != "" && v != "none" {
+		l.vals = append(l.vals, v)
+	}
+	return nil
+}
+
 type serveFlags struct {
+	ingest                listFlag
 	rtsp, udpRTP, udpRTCP string
 	noUDP                 bool
 	testsrc, stdin        string
@@ -41,6 +60,8 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.udpRTP, "udp-rtp", ":8000", "UDP `address` for RTP to viewers (an even port)")
 	fs.StringVar(&f.udpRTCP, "udp-rtcp", ":8001", "UDP `address` for RTCP (the RTP port + 1)")
 	fs.BoolVar(&f.noUDP, "no-udp", false, "serve RTP over TCP (interleaved) only")
+	f.ingest.vals = []string{"tcp://127.0.0.1:8555"}
+	fs.Var(&f.ingest, "ingest", "listen for producers (socket protocol, docs/ingest-protocol.md) at `URL`: tcp://HOST:PORT or unix:///PATH; repeatable; none to disable")
 	fs.StringVar(&f.testsrc, "testsrc", "", "serve a moving test pattern on `path` (e.g. /test)")
 	fs.StringVar(&f.stdin, "stdin", "", "serve raw frames read from standard input on `path` (ffmpeg -f rawvideo)")
 	fs.StringVar(&f.size, "size", "1280x720", "frame size `WxH` of --testsrc and --stdin")
@@ -131,8 +152,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if f.status == 0 {
 		f.status = -1
 	}
-	if f.testsrc == "" && f.stdin == "" {
-		return errors.New("nothing to serve: give --testsrc PATH or --stdin PATH (see framecast serve --help)")
+	if f.testsrc == "" && f.stdin == "" && len(f.ingest.vals) == 0 {
+		return errors.New("nothing to serve: give --ingest URL, --testsrc PATH or --stdin PATH (see framecast serve --help)")
 	}
 	if f.testsrc != "" && f.testsrc == f.stdin {
 		return fmt.Errorf("--testsrc and --stdin both use path %s", f.testsrc)
@@ -164,6 +185,18 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	defer wg.Wait()
 	host := urlHost(srv.Addr())
 	fmt.Fprintf(stdout, "framecast: RTSP server on %s\n", srv.Addr())
+	var ingestURLs []string
+	for _, u := range f.ingest.vals {
+		a, err := srv.ListenIngest(u)
+		if err != nil {
+			return err
+		}
+		if strings.HasPrefix(u, "tcp://") {
+			u = "tcp://" + a.String()
+		}
+		ingestURLs = append(ingestURLs, u)
+		fmt.Fprintf(stdout, "framecast: ingest on %s\n", u)
+	}
 
 	if f.testsrc != "" {
 		st, err := srv.Publish(f.testsrc, framecast.Format{PixelFormat: framecast.BGR24, Width: w, Height: h, FPS: f.fps})
@@ -195,10 +228,15 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			log.Info("stdin reached end of file: stream stopped, viewers stay connected", "path", st.Path(), "frames", n)
 		}()
 		printWatch(stdout, host, f.stdin, fmt.Sprintf("%s %dx%d frames from standard input", pixFmt, w, h))
-	} else {
-		fmt.Fprintf(stdout, "\nTo push your own frames, stop this server (Ctrl-C) and pipe raw frames in, e.g.:\n"+
-			"  ffmpeg -re -f lavfi -i testsrc2=size=640x480:rate=30 -f rawvideo -pix_fmt bgr24 - | framecast serve --stdin /cam --size 640x480 --fps 30 --pix-fmt bgr24\n"+
-			"or publish from Go with framecast.NewServer, Publish and WriteFrame (see the README).\n")
+	}
+	if len(ingestURLs) > 0 {
+		fmt.Fprintf(stdout, `
+Push frames from your program to %[1]s; watch them at rtsp://%[2]s/cam:
+  Python: PYTHONPATH=clients/python python3 examples/python/synthetic.py --address %[1]s --path /cam
+          (from framecast import Publisher; pub = Publisher("/cam", address="%[1]s"); pub.write(frame))
+  Go:     publisher.Dial(ctx, "%[1]s", "/cam", framecast.Format{…}) (package github.com/framecast/framecast/publisher)
+  A pipe: ffmpeg … -f rawvideo -pix_fmt bgr24 - | framecast serve --stdin /cam --size WxH --fps N --pix-fmt bgr24
+`, ingestURLs[0], host)
 	}
 	<-ctx.Done()
 	log.Info("shutting down")

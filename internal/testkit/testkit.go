@@ -101,7 +101,7 @@ func FFmpeg(t testing.TB, url, transport, pixFmt string, w, h int, extra ...stri
 	args = append(args, extra...)
 	// passthrough: one output frame per decoded frame, never duplicated
 	// or dropped to fit a constant rate.
-	args = append(args, "-i", url, "-an", "-fps_mode", "passthrough", "-f", "rawvideo", "-pix_fmt", pixFmt, "pipe:1")
+	args = append(args, "-i", url, "-an", "-fps_mode", "passthrough", "-enc_time_base", "-1", "-f", "rawvideo", "-pix_fmt", pixFmt, "pipe:1")
 	return start(t, exec.Command("ffmpeg", args...), w*h*bpp)
 }
 

@@ -1,0 +1,91 @@
+// Package ingest is the wire format of framecast's ingest protocol
+// (docs/ingest-protocol.md): how a producer in another process sends raw
+// frames over a TCP or Unix socket. It sits at the source end of the
+// pipeline (source → convert → encode → fan-out): it parses and writes the
+// messages, and knows nothing of sockets, streams or encoders. Each message
+// type marshals and unmarshals itself; a [Reader] frames messages from a byte
+// stream into reused buffers, and a [Writer] sends them, pixels without a
+// copy. Parse errors are [*Error] values carrying the protocol's error code,
+// ready to be sent back to the producer.
+package ingest
+
+import "fmt"
+
+// Protocol constants.
+const (
+	// Version is the protocol version this package speaks.
+	Version = 1
+	// Magic opens every HELLO payload.
+	Magic = "FCST"
+	// HeaderSize is the size of the header before every payload.
+	HeaderSize = 8
+	// MaxControlPayload is the largest payload of any message but FRAME.
+	MaxControlPayload = 64 << 10
+	// MaxFramePayload is the largest FRAME payload, timestamp included.
+	MaxFramePayload = 256 << 20
+	// TimestampSize is the size of the timestamp that starts a FRAME payload.
+	TimestampSize = 8
+	// MaxPixels is the largest number of pixel bytes one FRAME carries.
+	MaxPixels = MaxFramePayload - TimestampSize
+	// MaxPathLen is the longest path, in bytes.
+	MaxPathLen = 255
+	// MinDimension and MaxDimension bound a frame's width and height.
+	MinDimension, MaxDimension = 2, 8192
+	// MaxFPS is the highest nominal frame rate; 1/MaxFPS is the lowest.
+	MaxFPS = 1000
+)
+
+// Type is a message type.
+type Type uint8
+
+// Message types. Producers send HELLO, FORMAT, FRAME and BYE; the server
+// sends READY and ERROR.
+const (
+	TypeHello  Type = 0x01
+	TypeFormat Type = 0x02
+	TypeFrame  Type = 0x03
+	TypeBye    Type = 0x04
+	TypeReady  Type = 0x81
+	TypeError  Type = 0x82
+)
+
+// FlagTimestamp, in a FRAME's flags, says its timestamp is set.
+const FlagTimestamp uint8 = 1 << 0
+
+// String returns the message type's name as the spec writes it, e.g.
+// "HELLO", or "type 0x47" for an unknown type.
+func (t Type) String() string {
+	switch t {
+	case TypeHello:
+		return "HELLO"
+	case TypeFormat:
+		return "FORMAT"
+	case TypeFrame:
+		return "FRAME"
+	case TypeBye:
+		return "BYE"
+	case TypeReady:
+		return "READY"
+	case TypeError:
+		return "ERROR"
+	}
+	return fmt.Sprintf("type 0x%02x", uint8(t))
+}
+
+func (t Type) known() bool { return t.String()[0] != 't' }
+
+// allowedFlags is the set of flag bits defined for t.
+func (t Type) allowedFlags() uint8 {
+	if t == TypeFrame {
+		return FlagTimestamp
+	}
+	return 0
+}
+
+// maxPayload is the largest payload the receiver of t takes.
+func (t Type) maxPayload() uint32 {
+	if t == TypeFrame {
+		return MaxFramePayload
+	}
+	return MaxControlPayload
+}
