@@ -42,6 +42,11 @@ type Stream struct {
 	// skipping is set while frames are skipped for want of viewers: the
 	// encoder's last picture is then stale.
 	skipping atomic.Bool
+	// snapshots waiting for a picture, and a wake-up for the encoder.
+	snapMu      sync.Mutex
+	snapWaiters []chan *image.YCbCr
+	snapPending atomic.Bool
+	snapWake    chan struct{}
 
 	wmu     sync.Mutex // serialises writers and guards the fields below
 	f       Format
@@ -117,7 +122,7 @@ func newStream(s *Server, path string, f Format, owner string) (*Stream, error) 
 		return nil, err
 	}
 	st := &Stream{srv: s, path: path, owner: owner, f: f, enc: enc, pipe: p, mount: m, epoch: time.Now(),
-		joined: make(chan struct{}, 1)}
+		joined: make(chan struct{}, 1), snapWake: make(chan struct{}, 1)}
 	m.StartTimeline()
 	if !s.cfg.DisableIDROnJoin {
 		m.OnViewerJoin(func() {
@@ -285,7 +290,7 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, co
 	if !st.started {
 		st.started, st.t0, st.ts0 = true, now, ts
 	}
-	if !st.srv.cfg.AlwaysEncode && st.mount.Viewers() == 0 {
+	if !st.srv.cfg.AlwaysEncode && !st.mount.Active() && !st.snapPending.Load() {
 		// Nobody watches: neither convert nor encode. The next encoded
 		// frame is an IDR, since the decoder state of the frames before
 		// is gone.
@@ -427,6 +432,10 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			wait := max(joinSettle-(time.Since(st.epoch)-time.Duration(st.joinAt.Load())),
 				cfg.IDRInterval-time.Since(lastForced), 0)
 			join.Reset(wait)
+		case <-st.snapWake:
+			if last != nil && !st.skipping.Load() {
+				st.answerSnapshots(last.img)
+			}
 		case <-join.C:
 			if st.joinAt.Load() <= served || last == nil || st.skipping.Load() {
 				continue
@@ -460,12 +469,15 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 				spacing += (now.Sub(lastWall) - spacing) / 8
 			}
 			last, lastWall = p, now
+			if st.snapPending.Load() {
+				st.answerSnapshots(p.img)
+			}
 			if cfg.Idle == IdleRepeat {
 				idle.Reset(cfg.IdleInterval)
 			}
 		case <-idle.C:
 			idle.Reset(cfg.IdleInterval)
-			if last == nil || st.mount.Viewers() == 0 {
+			if last == nil || !st.mount.Active() {
 				continue
 			}
 			repeat()

@@ -30,7 +30,8 @@ type Mount struct {
 	// gortsplib calls back into the mount (OnStreamWriteError) from there.
 	vmu     sync.Mutex
 	onJoin  func()
-	viewers map[*gortsplib.ServerSession]struct{}
+	viewers map[*gortsplib.ServerSession]time.Time // when each started playing
+	sinks   map[*sink]struct{}
 	slow    uint64        // viewers disconnected because their write queue overflowed
 	bytes   atomic.Uint64 // H.264 bytes written, before RTP headers
 
@@ -40,6 +41,7 @@ type Mount struct {
 	lastRTP  int64     // unwrapped RTP timestamp of the last frame
 	lastWall time.Time // wall time the last frame was written
 	base     int64     // RTP timestamp of the current producer's PTS 0
+	origin   int64     // RTP timestamp of the first frame: sinks' PTS 0
 	newEpoch bool      // the next frame starts a new producer timeline
 }
 
@@ -63,7 +65,8 @@ func newMount(gs *gortsplib.Server, path string, sps, pps []byte) (*Mount, error
 	return &Mount{
 		path: path, stream: st, media: media, forma: forma, enc: enc,
 		lastRTP: int64(binary.BigEndian.Uint32(b[:]) >> 1), newEpoch: true,
-		viewers: make(map[*gortsplib.ServerSession]struct{}),
+		viewers: make(map[*gortsplib.ServerSession]time.Time),
+		sinks:   make(map[*sink]struct{}),
 	}, nil
 }
 
@@ -85,7 +88,7 @@ func (m *Mount) OnViewerJoin(f func()) {
 
 func (m *Mount) viewerJoined(ss *gortsplib.ServerSession) {
 	m.vmu.Lock()
-	m.viewers[ss] = struct{}{}
+	m.viewers[ss] = time.Now()
 	f := m.onJoin
 	m.vmu.Unlock()
 	if f != nil {
@@ -136,6 +139,74 @@ func (m *Mount) SlowViewers() uint64 {
 // whatever the number of viewers.
 func (m *Mount) BytesSent() uint64 { return m.bytes.Load() }
 
+// Sink receives every access unit written to a mount: NAL units without
+// start codes (valid only during the call), the presentation time on the
+// mount's timeline (monotonic across producers) and the capture time. It is
+// called from the encoder's goroutine and must not block.
+type Sink func(au [][]byte, pts time.Duration, capture time.Time)
+
+type sink struct{ f Sink }
+
+// AddSink registers f as a consumer of the mount besides its RTSP viewers
+// (a browser preview, a push to another server). Like a joining viewer it
+// asks for an IDR, and it counts as a consumer for on-demand encoding. The
+// returned function removes it.
+func (m *Mount) AddSink(f Sink) (remove func()) {
+	s := &sink{f: f}
+	m.vmu.Lock()
+	m.sinks[s] = struct{}{}
+	join := m.onJoin
+	m.vmu.Unlock()
+	if join != nil {
+		join()
+	}
+	return func() {
+		m.vmu.Lock()
+		delete(m.sinks, s)
+		m.vmu.Unlock()
+	}
+}
+
+// Active reports whether anything consumes the mount: a viewer or a sink.
+func (m *Mount) Active() bool {
+	m.vmu.Lock()
+	defer m.vmu.Unlock()
+	return len(m.viewers) > 0 || len(m.sinks) > 0
+}
+
+// ViewerInfo describes one RTSP viewer.
+type ViewerInfo struct {
+	Remote    string    // the viewer's address
+	Transport string    // "UDP", "TCP" or "UDP-multicast"
+	Since     time.Time // when it started playing
+	BytesSent uint64    // bytes sent to it
+}
+
+// ViewerInfos describes the mount's viewers.
+func (m *Mount) ViewerInfos() []ViewerInfo {
+	m.vmu.Lock()
+	sessions := make(map[*gortsplib.ServerSession]time.Time, len(m.viewers))
+	for ss, t := range m.viewers {
+		sessions[ss] = t
+	}
+	m.vmu.Unlock()
+	out := make([]ViewerInfo, 0, len(sessions))
+	for ss, since := range sessions {
+		v := ViewerInfo{Since: since}
+		if conns := ss.Conns(); len(conns) > 0 {
+			v.Remote = conns[0].NetConn().RemoteAddr().String()
+		}
+		if tr := ss.Transport(); tr != nil {
+			v.Transport = tr.Protocol.String()
+		}
+		if st := ss.Stats(); st != nil {
+			v.BytesSent = st.OutboundBytes
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
 // Viewers is the number of sessions playing the mount.
 func (m *Mount) Viewers() int {
 	m.vmu.Lock()
@@ -179,6 +250,14 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 	for _, n := range au {
 		m.bytes.Add(uint64(len(n)))
 	}
+	if !m.started {
+		m.origin = rtpTS
+	}
+	m.vmu.Lock()
+	for s := range m.sinks {
+		s.f(au, time.Duration((rtpTS-m.origin)*100000/9), capture) // 90 kHz ticks to ns
+	}
+	m.vmu.Unlock()
 	m.started = true
 	m.lastRTP = rtpTS
 	m.lastWall = time.Now()
