@@ -271,3 +271,49 @@ func TestPythonProducerThroughServe(t *testing.T) {
 		prev = n
 	}
 }
+
+func TestExampleConfigIsValidAndServes(t *testing.T) {
+	c, err := loadConfig("../../framecast.example.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Streams) != 3 || c.Encoder.Bitrate == nil || *c.Encoder.Bitrate != 2000 {
+		t.Fatalf("example config read as %+v", c)
+	}
+	// Flags override the file's listeners.
+	p := startServe(t, nil, "--config", "../../framecast.example.yml", "--ingest", "tcp://127.0.0.1:0")
+	out, err := testkit.Run(t, 15*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp",
+		"-show_entries", "stream=width,height", "-of", "csv=p=0", "rtsp://"+p.addr+"/small")
+	if err != nil || strings.TrimSpace(out) != "320,240" {
+		t.Fatalf("ffprobe of the example's /small: %v %q, want 320,240", err, out)
+	}
+}
+
+func TestConfigErrorsNameKeyAndLine(t *testing.T) {
+	for _, tc := range []struct {
+		yaml, want string
+	}{
+		{"rtsp: \":8554\"\nbogus: 1\n", `line 2: unknown key "bogus"`},
+		{"encoder:\n  bitrate: 100\n  speed: 3\n", `line 3: unknown key "speed"`},
+		{"streams:\n  - path: /a\n    source: camera\n", `line 2: stream 1 (/a): source "camera": want testsrc, stdin or ingest`},
+		{"streams:\n  - path: a\n    source: testsrc\n", `path "a" must start with /`},
+		{"streams:\n  - path: /a\n    source: testsrc\n    size: big\n", `invalid size "big"`},
+		{"status_interval: soon\n", `line 1: "soon" is not a duration`},
+	} {
+		path := filepath.Join(t.TempDir(), "framecast.yml")
+		if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, err := loadConfig(path)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("config %q: error %v, want one saying %q", tc.yaml, err, tc.want)
+		}
+	}
+	// And through the binary: a one-line error, non-zero exit.
+	path := filepath.Join(t.TempDir(), "framecast.yml")
+	os.WriteFile(path, []byte("rtsp: \":8554\"\nbogus: 1\n"), 0o644)
+	_, stderr, code := runCLI(t, "serve", "--config", path)
+	if code == 0 || !strings.Contains(stderr, `line 2: unknown key "bogus"`) {
+		t.Errorf("serve with a bad config: exit %d, %q", code, stderr)
+	}
+}

@@ -52,6 +52,7 @@ type serveFlags struct {
 	alwaysEncode          bool
 	status                time.Duration
 	logLevel              string
+	config                string
 }
 
 func newServeFlagSet(f *serveFlags) *flag.FlagSet {
@@ -80,6 +81,7 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.BoolVar(&f.alwaysEncode, "always-encode", false, "encode while nobody watches (by default a stream without viewers skips encoding)")
 	fs.DurationVar(&f.status, "status-interval", 10*time.Second, "how often to log a status line per stream (`duration`; 0 never)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&f.config, "config", "", "read settings and streams from a YAML `file` (see framecast.example.yml); flags override it")
 	return fs
 }
 
@@ -113,6 +115,14 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	var f serveFlags
 	fs := newServeFlagSet(&f)
 	fs.SetOutput(io.Discard)
+	var file *fileConfig
+	if path := configFlag(args); path != "" {
+		var err error
+		if file, err = loadConfig(path); err != nil {
+			return err
+		}
+		file.apply(&f)
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			fs.SetOutput(stdout)
@@ -152,11 +162,32 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if f.status == 0 {
 		f.status = -1
 	}
-	if f.testsrc == "" && f.stdin == "" && len(f.ingest.vals) == 0 {
-		return errors.New("nothing to serve: give --ingest URL, --testsrc PATH or --stdin PATH (see framecast serve --help)")
+	// The sources: the file's streams, then --testsrc and --stdin.
+	var sources []streamFile
+	if file != nil {
+		sources = append(sources, file.Streams...)
 	}
-	if f.testsrc != "" && f.testsrc == f.stdin {
-		return fmt.Errorf("--testsrc and --stdin both use path %s", f.testsrc)
+	if f.testsrc != "" {
+		sources = append(sources, streamFile{Path: f.testsrc, Source: "testsrc"})
+	}
+	if f.stdin != "" {
+		sources = append(sources, streamFile{Path: f.stdin, Source: "stdin"})
+	}
+	paths, stdins := map[string]bool{}, 0
+	for _, src := range sources {
+		if paths[src.Path] {
+			return fmt.Errorf("two sources on path %s", src.Path)
+		}
+		paths[src.Path] = true
+		if src.Source == "stdin" {
+			stdins++
+		}
+	}
+	if stdins > 1 {
+		return errors.New("only one stream can read standard input")
+	}
+	if len(sources) == 0 && len(f.ingest.vals) == 0 {
+		return errors.New("nothing to serve: give --ingest URL, --testsrc PATH or --stdin PATH (see framecast serve --help)")
 	}
 	srv, err := framecast.NewServer(framecast.Config{
 		RTSPAddress:    f.rtsp,
@@ -198,25 +229,28 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		fmt.Fprintf(stdout, "framecast: ingest on %s\n", u)
 	}
 
-	if f.testsrc != "" {
-		st, err := srv.Publish(f.testsrc, framecast.Format{PixelFormat: framecast.BGR24, Width: w, Height: h, FPS: f.fps})
+	for _, src := range sources {
+		if src.Source == "ingest" {
+			continue // published by its producer
+		}
+		format, err := src.format(w, h, f.fps, pixFmt)
+		if err != nil {
+			return err
+		}
+		st, err := srv.Publish(src.Path, format)
 		if err != nil {
 			return err
 		}
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer st.Close()
-			runPattern(ctx, st, f.fps)
-		}()
-		printWatch(stdout, host, f.testsrc, fmt.Sprintf("test pattern %dx%d at %g fps", w, h, f.fps))
-	}
-	if f.stdin != "" {
-		st, err := srv.Publish(f.stdin, framecast.Format{PixelFormat: pixFmt, Width: w, Height: h, FPS: f.fps})
-		if err != nil {
-			return err
+		if src.Source == "testsrc" {
+			go func() {
+				defer wg.Done()
+				defer st.Close()
+				runPattern(ctx, st, format.FPS)
+			}()
+			printWatch(stdout, host, src.Path, fmt.Sprintf("test pattern %dx%d at %g fps", format.Width, format.Height, format.FPS))
+			continue
 		}
-		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer st.Close()
@@ -227,7 +261,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			}
 			log.Info("stdin reached end of file: stream stopped, viewers stay connected", "path", st.Path(), "frames", n)
 		}()
-		printWatch(stdout, host, f.stdin, fmt.Sprintf("%s %dx%d frames from standard input", pixFmt, w, h))
+		printWatch(stdout, host, src.Path, fmt.Sprintf("%s %dx%d frames from standard input", format.PixelFormat, format.Width, format.Height))
 	}
 	if len(ingestURLs) > 0 {
 		fmt.Fprintf(stdout, `
@@ -264,6 +298,36 @@ Watch it with:
   gst-launch-1.0 rtspsrc location=%s latency=100 ! rtph264depay ! avdec_h264 ! videoconvert ! autovideosink
   python3 -c 'import cv2; c = cv2.VideoCapture("%s"); ok, f = c.read(); print(ok, f.shape)'
 `, what, u, u, u, u, u)
+}
+
+// format is the frame format of a testsrc or stdin source: its own size,
+// rate and pixel format where the file gives them, else the flags'.
+func (src streamFile) format(w, h int, fps float64, pf framecast.PixelFormat) (framecast.Format, error) {
+	if src.Size != "" {
+		var err error
+		if w, h, err = parseSize(src.Size); err != nil {
+			return framecast.Format{}, err
+		}
+	}
+	if src.FPS != 0 {
+		fps = src.FPS
+	}
+	if src.PixFmt != "" {
+		var err error
+		if pf, err = framecast.ParsePixelFormat(src.PixFmt); err != nil {
+			return framecast.Format{}, fmt.Errorf("stream %s: %w", src.Path, err)
+		}
+	}
+	if src.Source == "testsrc" {
+		pf = framecast.BGR24
+	}
+	format := framecast.Format{PixelFormat: pf, Width: w, Height: h, FPS: fps}
+	if src.Encoder != nil {
+		var e framecast.EncoderConfig
+		src.Encoder.applyTo(&e.BitrateKbps, &e.CRF, &e.GOP, &e.Preset, &e.Tune, &e.Profile, &e.Threads)
+		format.Encoder = &e
+	}
+	return format, nil
 }
 
 // runPattern writes the test pattern to st at fps until ctx is done.

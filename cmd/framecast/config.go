@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+)
+
+// fileConfig is the YAML configuration of "framecast serve --config FILE".
+// Every key is optional; flags given on the command line override it.
+// framecast.example.yml documents each key.
+type fileConfig struct {
+	RTSP           *string       `yaml:"rtsp"`
+	UDPRTP         *string       `yaml:"udp_rtp"`
+	UDPRTCP        *string       `yaml:"udp_rtcp"`
+	NoUDP          *bool         `yaml:"no_udp"`
+	Ingest         []string      `yaml:"ingest"`
+	Encoder        encoderFile   `yaml:"encoder"`
+	IDROnJoin      *bool         `yaml:"idr_on_join"`
+	WhenFull       *string       `yaml:"when_full"`
+	Idle           *string       `yaml:"idle"`
+	AlwaysEncode   *bool         `yaml:"always_encode"`
+	StatusInterval *yamlDuration `yaml:"status_interval"`
+	LogLevel       *string       `yaml:"log_level"`
+	Streams        []streamFile  `yaml:"streams"`
+}
+
+type encoderFile struct {
+	Bitrate *int     `yaml:"bitrate"`
+	CRF     *float64 `yaml:"crf"`
+	GOP     *int     `yaml:"gop"`
+	Preset  *string  `yaml:"preset"`
+	Tune    *string  `yaml:"tune"`
+	Profile *string  `yaml:"profile"`
+	Threads *int     `yaml:"threads"`
+}
+
+// streamFile is one served path.
+type streamFile struct {
+	Path    string       `yaml:"path"`
+	Source  string       `yaml:"source"` // testsrc, stdin or ingest
+	Size    string       `yaml:"size"`
+	FPS     float64      `yaml:"fps"`
+	PixFmt  string       `yaml:"pix_fmt"`
+	Encoder *encoderFile `yaml:"encoder"`
+	line    int
+}
+
+type yamlDuration struct{ time.Duration }
+
+func (d *yamlDuration) UnmarshalYAML(n *yaml.Node) error {
+	v, err := time.ParseDuration(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %q is not a duration (e.g. 10s)", n.Line, n.Value)
+	}
+	d.Duration = v
+	return nil
+}
+
+func (s *streamFile) UnmarshalYAML(n *yaml.Node) error {
+	type plain streamFile
+	if err := n.Decode((*plain)(s)); err != nil {
+		return err
+	}
+	s.line = n.Line
+	return nil
+}
+
+var unknownField = regexp.MustCompile(`line (\d+): field (\S+) not found in type \S+`)
+
+// loadConfig reads and checks a configuration file. Unknown keys are errors
+// that name the key and its line.
+func loadConfig(path string) (*fileConfig, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	var c fileConfig
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&c); err != nil && !errors.Is(err, io.EOF) { // io.EOF: an empty file
+		msg := strings.TrimPrefix(err.Error(), "yaml: ")
+		msg = strings.TrimPrefix(msg, "unmarshal errors:\n  ")
+		msg = unknownField.ReplaceAllString(msg, `line $1: unknown key "$2"`)
+		msg = strings.ReplaceAll(msg, "\n  ", "; ")
+		return nil, fmt.Errorf("config %s: %s", path, msg)
+	}
+	for i, s := range c.Streams {
+		where := fmt.Sprintf("config %s: line %d: stream %d", path, s.line, i+1)
+		if !strings.HasPrefix(s.Path, "/") {
+			return nil, fmt.Errorf("%s: path %q must start with /", where, s.Path)
+		}
+		switch s.Source {
+		case "testsrc", "stdin":
+		case "ingest":
+			if s.Encoder != nil || s.Size != "" || s.PixFmt != "" {
+				return nil, fmt.Errorf("%s (%s): an ingest stream takes its size, format and encoder options from its producer", where, s.Path)
+			}
+		default:
+			return nil, fmt.Errorf("%s (%s): source %q: want testsrc, stdin or ingest", where, s.Path, s.Source)
+		}
+		if s.Size != "" {
+			if _, _, err := parseSize(s.Size); err != nil {
+				return nil, fmt.Errorf("%s (%s): %v", where, s.Path, strings.Replace(err.Error(), "--size", "size", 1))
+			}
+		}
+	}
+	return &c, nil
+}
+
+// configFlag finds --config FILE (or --config=FILE) in args before the flags
+// are parsed, so the file's values can become the flags' defaults.
+func configFlag(args []string) string {
+	for i, a := range args {
+		a = strings.TrimLeft(a, "-")
+		if v, ok := strings.CutPrefix(a, "config="); ok {
+			return v
+		}
+		if a == "config" && i+1 < len(args) && strings.HasPrefix(args[i], "-") {
+			return args[i+1]
+		}
+		if args[i] == "--" {
+			break
+		}
+	}
+	return ""
+}
+
+// apply sets the flags' values from the file; flags parsed afterwards
+// override them.
+func (c *fileConfig) apply(f *serveFlags) {
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&f.rtsp, c.RTSP)
+	set(&f.udpRTP, c.UDPRTP)
+	set(&f.udpRTCP, c.UDPRTCP)
+	if c.NoUDP != nil {
+		f.noUDP = *c.NoUDP
+	}
+	if c.Ingest != nil {
+		f.ingest.vals = nil
+		for _, u := range c.Ingest {
+			if u != "" && u != "none" {
+				f.ingest.vals = append(f.ingest.vals, u)
+			}
+		}
+	}
+	c.Encoder.applyTo(&f.bitrate, &f.crf, &f.gop, &f.preset, &f.tune, &f.profile, &f.threads)
+	if c.IDROnJoin != nil {
+		f.idrOnJoin = *c.IDROnJoin
+	}
+	set(&f.whenFull, c.WhenFull)
+	set(&f.idle, c.Idle)
+	if c.AlwaysEncode != nil {
+		f.alwaysEncode = *c.AlwaysEncode
+	}
+	if c.StatusInterval != nil {
+		f.status = c.StatusInterval.Duration
+	}
+	set(&f.logLevel, c.LogLevel)
+}
+
+func (e *encoderFile) applyTo(bitrate *int, crf *float64, gop *int, preset, tune, profile *string, threads *int) {
+	if e == nil {
+		return
+	}
+	if e.Bitrate != nil {
+		*bitrate = *e.Bitrate
+	}
+	if e.CRF != nil {
+		*crf = *e.CRF
+	}
+	if e.GOP != nil {
+		*gop = *e.GOP
+	}
+	if e.Preset != nil {
+		*preset = *e.Preset
+	}
+	if e.Tune != nil {
+		*tune = *e.Tune
+	}
+	if e.Profile != nil {
+		*profile = *e.Profile
+	}
+	if e.Threads != nil {
+		*threads = *e.Threads
+	}
+}
