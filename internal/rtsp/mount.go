@@ -221,7 +221,9 @@ func (m *Mount) Viewers() int {
 func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Time) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	ticks := int64(pts) * clockRate / int64(time.Second)
+	// In two parts, so that pts*clockRate cannot overflow (it would after
+	// 28 hours of a 24/7 stream).
+	ticks := int64(pts/time.Second)*clockRate + int64(pts%time.Second)*clockRate/int64(time.Second)
 	if m.newEpoch {
 		next := m.lastRTP + 1
 		if m.started {
