@@ -22,6 +22,7 @@ type fileConfig struct {
 	UDPRTCP        *string       `yaml:"udp_rtcp"`
 	NoUDP          *bool         `yaml:"no_udp"`
 	Ingest         []string      `yaml:"ingest"`
+	Push           []string      `yaml:"push"` // PATH=URL, as --push
 	Encoder        encoderFile   `yaml:"encoder"`
 	IDROnJoin      *bool         `yaml:"idr_on_join"`
 	WhenFull       *string       `yaml:"when_full"`
@@ -154,6 +155,9 @@ func (c *fileConfig) apply(f *serveFlags) {
 				f.ingest.vals = append(f.ingest.vals, u)
 			}
 		}
+	}
+	if c.Push != nil {
+		f.push.vals = c.Push
 	}
 	c.Encoder.applyTo(&f.bitrate, &f.crf, &f.gop, &f.preset, &f.tune, &f.profile, &f.threads)
 	if c.IDROnJoin != nil {

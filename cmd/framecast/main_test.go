@@ -144,6 +144,7 @@ func TestBadInvocationsGiveOneLineErrors(t *testing.T) {
 		{"port in use", append([]string{"serve", "--testsrc", "/t", "--rtsp", busy.Addr().String()}, udp...), "address already in use"},
 		{"bad preset", append([]string{"serve", "--testsrc", "/t", "--rtsp", "127.0.0.1:0", "--preset", "warp"}, udp...), "preset"},
 		{"unknown command", []string{"stream"}, `unknown command "stream"`},
+		{"bad push", []string{"serve", "--testsrc", "/t", "--push", "/t"}, `invalid --push "/t"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := runCLI(t, tc.args...)

@@ -39,6 +39,7 @@ func (l *listFlag) Set(v string) error {
 
 type serveFlags struct {
 	ingest                listFlag
+	push                  listFlag
 	rtsp, udpRTP, udpRTCP string
 	noUDP                 bool
 	testsrc, stdin        string
@@ -63,6 +64,7 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.BoolVar(&f.noUDP, "no-udp", false, "serve RTP over TCP (interleaved) only")
 	f.ingest.vals = []string{"tcp://127.0.0.1:8555"}
 	fs.Var(&f.ingest, "ingest", "listen for producers (socket protocol, docs/ingest-protocol.md) at `URL`: tcp://HOST:PORT or unix:///PATH; repeatable; none to disable")
+	fs.Var(&f.push, "push", "also publish PATH to another RTSP server, as `PATH=URL` (e.g. /cam=rtsp://mediamtx:8554/cam; ?transport=udp for UDP); repeatable")
 	fs.StringVar(&f.testsrc, "testsrc", "", "serve a moving test pattern on `path` (e.g. /test)")
 	fs.StringVar(&f.stdin, "stdin", "", "serve raw frames read from standard input on `path` (ffmpeg -f rawvideo)")
 	fs.StringVar(&f.size, "size", "1280x720", "frame size `WxH` of --testsrc and --stdin")
@@ -162,6 +164,15 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if f.status == 0 {
 		f.status = -1
 	}
+	type pushSpec struct{ path, url string }
+	var pushes []pushSpec
+	for _, p := range f.push.vals {
+		path, url, err := framecast.ParsePushSpec(p)
+		if err != nil {
+			return fmt.Errorf("invalid --push %q: %w", p, err)
+		}
+		pushes = append(pushes, pushSpec{path, url})
+	}
 	// The sources: the file's streams, then --testsrc and --stdin.
 	var sources []streamFile
 	if file != nil {
@@ -229,6 +240,13 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		fmt.Fprintf(stdout, "framecast: ingest on %s\n", u)
 	}
 
+	for _, p := range pushes {
+		t, err := srv.Push(p.path, p.url)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "framecast: pushing %s to %s\n", p.path, t.URL())
+	}
 	for _, src := range sources {
 		if src.Source == "ingest" {
 			continue // published by its producer

@@ -1,0 +1,67 @@
+package push
+
+import "time"
+
+// NAL unit types (H.264, table 7-1).
+const (
+	naluIDR = 5
+	naluSPS = 7
+	naluPPS = 8
+)
+
+// accessUnit is a copy of one encoded access unit, queued between the
+// encoder's goroutine and the Pusher's. Its buffers are reused through the
+// Pusher's pool.
+type accessUnit struct {
+	buf     []byte   // every NAL unit, back to back
+	nalus   [][]byte // slices of buf
+	pts     time.Duration
+	capture time.Time
+	arrived time.Time // when the sink queued it
+	idr     bool
+	gap     bool // access units before this one were dropped
+}
+
+// fill copies au into a, reusing a's buffers.
+func (a *accessUnit) fill(au [][]byte, pts time.Duration, capture time.Time) {
+	n := 0
+	for _, nalu := range au {
+		n += len(nalu)
+	}
+	if cap(a.buf) < n {
+		a.buf = make([]byte, n)
+	}
+	a.buf = a.buf[:n]
+	a.nalus = a.nalus[:0]
+	a.idr = false
+	off := 0
+	for _, nalu := range au {
+		m := copy(a.buf[off:], nalu)
+		a.nalus = append(a.nalus, a.buf[off:off+m:off+m])
+		off += m
+		if m > 0 && nalu[0]&0x1f == naluIDR {
+			a.idr = true
+		}
+	}
+	a.pts, a.capture, a.arrived = pts, capture, time.Now()
+}
+
+// params returns the access unit's SPS and PPS, or nil.
+func (a *accessUnit) params() (sps, pps []byte) {
+	for _, nalu := range a.nalus {
+		if len(nalu) == 0 {
+			continue
+		}
+		switch nalu[0] & 0x1f {
+		case naluSPS:
+			if sps == nil {
+				sps = nalu
+			}
+		case naluPPS:
+			if pps == nil {
+				pps = nalu
+			}
+		}
+	}
+	return sps, pps
+}

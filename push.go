@@ -1,0 +1,233 @@
+package framecast
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/framecast/framecast/internal/push"
+)
+
+// PushConfig configures a push; the zero value pushes over TCP with the
+// defaults below.
+type PushConfig struct {
+	// Transport is "tcp" or "udp". "" means the URL's transport query
+	// parameter (rtsp://host:8554/cam?transport=udp, not sent to the
+	// server), or tcp.
+	Transport string
+	// QueueSize is the number of encoded frames that may wait to be written
+	// to the remote; when it is full the newest is dropped and counted and
+	// the push skips to the next IDR. 0 means 32.
+	QueueSize int
+	// MinBackoff and MaxBackoff bound the wait between connection attempts:
+	// it doubles after each failure, from MinBackoff (0 means 500 ms) up to
+	// MaxBackoff (0 means 10 s), and starts again from MinBackoff after a
+	// connection that lasted MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// PushTarget is one path pushed to one remote server. Its methods are safe
+// for concurrent use.
+type PushTarget struct {
+	srv  *Server
+	path string
+	p    *push.Pusher
+	once sync.Once
+}
+
+// PushStats counts what a push has done since it started.
+type PushStats struct {
+	Connected  bool   // recording to the remote now
+	FramesSent uint64 // encoded frames written to the remote
+	Dropped    uint64 // frames the remote did not get while connected: queue full, then up to the next IDR
+	Reconnects uint64 // connections after the first
+	Failures   uint64 // failed connection attempts and lost connections
+}
+
+// Push publishes path's encoded stream to url, an rtsp:// or rtsps:// URL
+// on a media server (mediamtx, Wowza, ffmpeg -rtsp_flags listen), with RTSP
+// ANNOUNCE and RECORD. It is PushWith with the zero PushConfig.
+func (s *Server) Push(path, url string) (*PushTarget, error) {
+	return s.PushWith(path, url, PushConfig{})
+}
+
+// PushWith starts pushing path to url and returns at once; connecting
+// happens in the background. The path need not be published yet: the push
+// waits for it (polling four times a second), so a push configured before
+// the producer connects works. It waits for an IDR, announces its SPS and
+// PPS, and writes every encoded frame as soon as the encoder produces it.
+// Frames are encoded once, whatever the number of viewers and pushes; a
+// push keeps an on-demand stream encoding, except between connection
+// attempts. When the remote goes away the push reconnects with exponential
+// back-off, logging each failure once with the URL (password redacted),
+// and starts again from a fresh IDR. Credentials in url answer the
+// server's Basic or Digest authentication.
+//
+// Close stops the push. Server.Close stops every push of the server.
+func (s *Server) PushWith(path, url string, cfg PushConfig) (*PushTarget, error) {
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n?#") || len(path) > 255 {
+		return nil, fmt.Errorf("push %q: %w", path, errPathMalformed)
+	}
+	t := &PushTarget{srv: s, path: path}
+	p, err := push.New(push.Config{
+		URL:        url,
+		Transport:  cfg.Transport,
+		Subscribe:  t.subscribe,
+		QueueSize:  cfg.QueueSize,
+		MinBackoff: cfg.MinBackoff,
+		MaxBackoff: cfg.MaxBackoff,
+		Logger:     s.log.With("path", path),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("push %s: %w", path, err)
+	}
+	t.p = p
+	s.mu.Lock()
+	closed := s.closed
+	if !closed {
+		pushes.add(s, t)
+	}
+	s.mu.Unlock()
+	if closed {
+		p.Close()
+		return nil, ErrServerClosed
+	}
+	s.log.Info("push started", "path", path, "url", p.URL(), "transport", p.Transport())
+	return t, nil
+}
+
+// subscribe registers the push's sink on the path, or tells the pusher to
+// stop for good once the server is closed.
+func (t *PushTarget) subscribe(sink push.Sink) (func(), error) {
+	t.srv.mu.Lock()
+	closed := t.srv.closed
+	t.srv.mu.Unlock()
+	if closed {
+		return nil, fmt.Errorf("%w: %w", push.ErrStop, ErrServerClosed)
+	}
+	return t.srv.AddSink(t.path, sink)
+}
+
+// Path is the pushed path.
+func (t *PushTarget) Path() string { return t.path }
+
+// URL is the remote URL, with its password redacted.
+func (t *PushTarget) URL() string { return t.p.URL() }
+
+// Stats returns the push's counters.
+func (t *PushTarget) Stats() PushStats { return PushStats(t.p.Stats()) }
+
+// Close stops the push: the remote gets a TEARDOWN, and Close returns when
+// the push's goroutines have stopped. It may be called more than once.
+func (t *PushTarget) Close() error {
+	t.once.Do(func() {
+		t.p.Close()
+		pushes.remove(t.srv, t)
+		t.srv.log.Info("push stopped", "path", t.path, "url", t.p.URL())
+	})
+	return nil
+}
+
+// Pushes returns the server's pushes, sorted by path and URL.
+func (s *Server) Pushes() []*PushTarget {
+	out := pushes.of(s)
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].path != out[j].path {
+			return out[i].path < out[j].path
+		}
+		return out[i].URL() < out[j].URL()
+	})
+	return out
+}
+
+// closePushes stops every push of s, side by side (each may wait for a
+// TEARDOWN write to a slow remote). Server.Close calls it right after
+// setting s.closed (so that no push starts after it), and returns only
+// when the pushes have stopped; a Server.Close that does not call it still
+// gets its pushes stopped, just after it returns, by the goroutine that
+// pushTable.add starts.
+func (s *Server) closePushes() {
+	var wg sync.WaitGroup
+	for _, t := range pushes.of(s) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			t.Close()
+		}()
+	}
+	wg.Wait()
+}
+
+// ParsePushSpec splits a push given as PATH=URL, as in
+// `framecast serve --push /cam=rtsp://mediamtx:8554/cam`, and checks both.
+func ParsePushSpec(spec string) (path, url string, err error) {
+	path, url, ok := strings.Cut(spec, "=")
+	if !ok || path == "" || url == "" {
+		return "", "", fmt.Errorf("push %q: want PATH=URL, e.g. /cam=rtsp://mediamtx:8554/cam", push.Redact(spec))
+	}
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n?#") || len(path) > 255 {
+		return "", "", fmt.Errorf("push %q: %w", path, errPathMalformed)
+	}
+	if _, _, err := push.ParseURL(url); err != nil {
+		return "", "", err
+	}
+	return path, url, nil
+}
+
+// pushes holds each server's pushes so that Server.Close can stop them. It
+// is a package-level table only because Server has no field for it yet;
+// entries are removed as pushes close, so a closed server leaves none.
+var pushes pushTable
+
+type pushTable struct {
+	mu      sync.Mutex
+	m       map[*Server]map[*PushTarget]struct{}
+	watched map[*Server]bool
+}
+
+// add registers t. The first push of a server also starts a goroutine that
+// stops the server's pushes when it closes (s.done), in case Server.Close
+// does not call closePushes itself; it ends with the server.
+func (pt *pushTable) add(s *Server, t *PushTarget) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	if pt.m == nil {
+		pt.m = make(map[*Server]map[*PushTarget]struct{})
+		pt.watched = make(map[*Server]bool)
+	}
+	if pt.m[s] == nil {
+		pt.m[s] = make(map[*PushTarget]struct{})
+	}
+	pt.m[s][t] = struct{}{}
+	if !pt.watched[s] {
+		pt.watched[s] = true
+		go func() {
+			<-s.done
+			s.closePushes()
+			pt.mu.Lock()
+			delete(pt.watched, s)
+			pt.mu.Unlock()
+		}()
+	}
+}
+
+func (pt *pushTable) remove(s *Server, t *PushTarget) {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	delete(pt.m[s], t)
+	if len(pt.m[s]) == 0 {
+		delete(pt.m, s)
+	}
+}
+
+func (pt *pushTable) of(s *Server) []*PushTarget {
+	pt.mu.Lock()
+	defer pt.mu.Unlock()
+	out := make([]*PushTarget, 0, len(pt.m[s]))
+	for t := range pt.m[s] {
+		out = append(out, t)
+	}
+	return out
+}
