@@ -94,6 +94,7 @@ func (s *Server) ListenIngest(url string) (net.Addr, error) {
 	in.mu.Unlock()
 	go s.acceptProducers(l, network)
 	s.log.Info("ingest listening", "address", network+"://"+l.Addr().String())
+	warnIfOpen(s.log, "ingest", "publish", l.Addr(), s.access.publish)
 	return l.Addr(), nil
 }
 
@@ -391,9 +392,20 @@ func (ss *producerSession) onHello(payload []byte) *ingest.Error {
 		return err.(*ingest.Error)
 	}
 	ss.path = h.Path
-	// The server has no publishing token to check yet: a token is accepted.
+	// A Unix socket's file permissions decide who may publish; over TCP the
+	// token must match the path's publish credentials.
+	if ss.pc.c.LocalAddr().Network() != "unix" {
+		if err := ss.pc.s.access.checkToken(h.Path, h.Token); err != nil {
+			user, _, _ := strings.Cut(h.Token, ":")
+			ss.pc.s.authLog.failed("publish", ss.pc.remote, h.Path, user)
+			return authRefusal(h.Path, err)
+		}
+	}
 	if owner, busy := ss.pc.s.pathOwner(h.Path); busy {
 		return pathInUse(h.Path, owner)
+	}
+	if ss.pc.s.producersFull() {
+		return ss.pc.s.tooManyProducers()
 	}
 	ss.hello = true
 	return ss.ready()
@@ -428,6 +440,8 @@ func (ss *producerSession) onFormat(payload []byte) *ingest.Error {
 		case errors.Is(err, ErrPathInUse):
 			owner, _ := s.pathOwner(ss.path)
 			return pathInUse(ss.path, owner)
+		case errors.Is(err, ErrTooManyProducers):
+			return s.tooManyProducers()
 		case errors.Is(err, ErrServerClosed):
 			return &ingest.Error{Code: ingest.CodeShuttingDown, Fatal: true, Message: "the server is shutting down"}
 		case err != nil:

@@ -30,8 +30,41 @@ type Config struct {
 	// UDPRTPAddress and UDPRTCPAddress are the UDP addresses for RTP and
 	// RTCP (an even port and the next); "" means ":8000" and ":8001".
 	UDPRTPAddress, UDPRTCPAddress string
-	// DisableUDP serves RTP over TCP (interleaved) only.
+	// DisableUDP turns the UDP unicast transport off, whatever Transports
+	// says.
 	DisableUDP bool
+	// Transports are the RTP transports viewers may use: "udp" (unicast),
+	// "tcp" (interleaved in the RTSP connection) and "multicast" (see
+	// ParseTransports). Empty means udp and tcp, and multicast too when
+	// MulticastIPRange is set. A viewer that asks for a transport that is
+	// off is answered 461 Unsupported Transport (ffmpeg then tries its next
+	// one, if it was allowed any).
+	Transports []string
+	// MulticastIPRange is the IPv4 range of multicast groups, one per path;
+	// "" means 224.1.0.0/16 when Transports lists multicast. RTP and RTCP go
+	// to MulticastRTPPort and MulticastRTCPPort (an even port and the next;
+	// 0 means 8002 and 8003) on every multicast-capable interface.
+	MulticastIPRange                    string
+	MulticastRTPPort, MulticastRTCPPort int
+	// TLSCert and TLSKey are PEM files of a certificate and its key: the
+	// server then speaks RTSPS only (rtsps://host:port/path, TLS on the RTSP
+	// port). RTP goes inside the TLS connection with the tcp transport, and
+	// as SRTP with udp and multicast (GStreamer speaks it; ffmpeg always
+	// uses TCP for rtsps://). See docs/serving.md.
+	TLSCert, TLSKey string
+	// Auth says who may read (RTSP) and publish (ingest over TCP) each
+	// path: a path takes its own entry's credentials for a role, else the
+	// "*" entry's, else none (anyone may). NewServer warns when the RTSP
+	// listener is reachable from other hosts and paths are open to
+	// viewers; ListenIngest does the same for TCP ingest and producers.
+	Auth []PathAuth
+	// MaxViewers and MaxViewersPerPath bound the RTSP viewers in total and
+	// per path; a viewer beyond them is refused with 503 Service
+	// Unavailable, naming the limit, and the others go on. MaxProducers
+	// bounds the paths being published (by Publish and ingest alike); a
+	// producer beyond it gets ErrTooManyProducers or the ingest error
+	// too-many-producers. 0 means no limit.
+	MaxViewers, MaxViewersPerPath, MaxProducers int
 	// Encoder is the default encoder configuration of every stream.
 	Encoder EncoderConfig
 	// IDROnJoin asks the encoder for an IDR when a viewer starts playing, so
@@ -120,6 +153,9 @@ type Server struct {
 	wg   sync.WaitGroup // the status loop
 
 	ingest ingestState // producer listeners and connections: ingest.go
+
+	access  accessRules // Config.Auth, parsed
+	authLog authLog     // refused credentials, rate-limited
 }
 
 // Errors returned by Server.
@@ -131,20 +167,27 @@ var (
 )
 
 // NewServer starts listening for RTSP viewers. It returns an error when an
-// address cannot be bound (for example, the port is already in use).
+// address cannot be bound (for example, the port is already in use), or
+// when the transports, the certificate or the credentials are not valid.
 func NewServer(cfg Config) (*Server, error) {
 	if cfg.RTSPAddress == "" {
 		cfg.RTSPAddress = ":8554"
 	}
-	if cfg.DisableUDP {
-		cfg.UDPRTPAddress, cfg.UDPRTCPAddress = "", ""
-	} else {
-		if cfg.UDPRTPAddress == "" {
-			cfg.UDPRTPAddress = ":8000"
-		}
-		if cfg.UDPRTCPAddress == "" {
-			cfg.UDPRTCPAddress = ":8001"
-		}
+	tr, err := resolveTransports(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	tlsConfig, err := loadTLS(&cfg)
+	if err != nil {
+		return nil, err
+	}
+	access, err := parseAuth(cfg.Auth)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxViewers < 0 || cfg.MaxViewersPerPath < 0 || cfg.MaxProducers < 0 {
+		return nil, fmt.Errorf("limits must be 0 (none) or more: max viewers %d, per path %d, max producers %d",
+			cfg.MaxViewers, cfg.MaxViewersPerPath, cfg.MaxProducers)
 	}
 	if cfg.IDRInterval == 0 {
 		cfg.IDRInterval = 500 * time.Millisecond
@@ -158,17 +201,36 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	rs, err := rtsp.Listen(rtsp.Config{
-		Address:        cfg.RTSPAddress,
-		UDPRTPAddress:  cfg.UDPRTPAddress,
-		UDPRTCPAddress: cfg.UDPRTCPAddress,
-		Logger:         cfg.Logger,
+	s := &Server{cfg: cfg, log: cfg.Logger, streams: make(map[string]*Stream),
+		idle: make(map[string]*Stream), done: make(chan struct{}),
+		access: access, authLog: authLog{log: cfg.Logger}}
+	s.rtsp, err = rtsp.Listen(rtsp.Config{
+		Address:           cfg.RTSPAddress,
+		UDPRTPAddress:     cfg.UDPRTPAddress,
+		UDPRTCPAddress:    cfg.UDPRTCPAddress,
+		DisableTCP:        !tr.tcp,
+		MulticastIPRange:  cfg.MulticastIPRange,
+		MulticastRTPPort:  cfg.MulticastRTPPort,
+		MulticastRTCPPort: cfg.MulticastRTCPPort,
+		TLSConfig:         tlsConfig,
+		MaxViewers:        cfg.MaxViewers,
+		MaxViewersPerPath: cfg.MaxViewersPerPath,
+		ReadCredentials:   access.readCredentials,
+		OnAuthFailure: func(remote net.Addr, path, user string) {
+			s.authLog.failed("read", remote.String(), path, user)
+		},
+		Logger: cfg.Logger,
 	})
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, rtsp: rs, streams: make(map[string]*Stream),
-		idle: make(map[string]*Stream), done: make(chan struct{})}
+	scheme := "rtsp"
+	if tlsConfig != nil {
+		scheme = "rtsps"
+	}
+	s.log.Debug("rtsp listening", "address", scheme+"://"+s.rtsp.Addr().String(), "transports", tr.String(),
+		"multicast_range", cfg.MulticastIPRange)
+	warnIfOpen(s.log, "RTSP", "watch", s.rtsp.Addr(), access.read)
 	if cfg.StatusInterval > 0 {
 		s.wg.Add(1)
 		go s.statusLoop()
@@ -205,6 +267,9 @@ func (s *Server) publish(path string, f Format, owner string) (*Stream, error) {
 	}
 	if other, busy := s.streams[path]; busy {
 		return nil, fmt.Errorf("publish %s: %w (from %s)", path, ErrPathInUse, other.owner)
+	}
+	if s.producersFullLocked() {
+		return nil, fmt.Errorf("publish %s: %w (%d)", path, ErrTooManyProducers, s.cfg.MaxProducers)
 	}
 	if old := s.idle[path]; old != nil {
 		// The new producer replaces the repeats of the one that left.

@@ -44,6 +44,7 @@ const (
 	CodeFrameSize          = ingest.CodeFrameSize          // a frame was not the size its format needs; it was dropped
 	CodeShuttingDown       = ingest.CodeShuttingDown       // the server is stopping
 	CodeInternal           = ingest.CodeInternal           // the server's encoder failed
+	CodeTooManyProducers   = ingest.CodeTooManyProducers   // the server has its maximum number of producers
 )
 
 // Error is an error the server reported. When Fatal, the server has closed

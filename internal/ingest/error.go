@@ -24,6 +24,7 @@ const (
 	CodeFrameSize          Code = 9  // FRAME pixels not the size the format needs
 	CodeShuttingDown       Code = 10 // the server is stopping
 	CodeInternal           Code = 11 // the encoder failed
+	CodeTooManyProducers   Code = 12 // the server has its maximum number of producers
 )
 
 // Sentinel errors, one per code: errors.Is(err, ErrFrameSize) reports whether
@@ -40,6 +41,7 @@ var (
 	ErrFrameSize          = errors.New("frame-size")
 	ErrShuttingDown       = errors.New("shutting-down")
 	ErrInternal           = errors.New("internal")
+	ErrTooManyProducers   = errors.New("too-many-producers")
 )
 
 // ErrShortBuffer is returned by MarshalTo when the buffer is too short.
@@ -60,6 +62,7 @@ var codes = [...]struct {
 	CodeFrameSize:          {ErrFrameSize, false},
 	CodeShuttingDown:       {ErrShuttingDown, true},
 	CodeInternal:           {ErrInternal, true},
+	CodeTooManyProducers:   {ErrTooManyProducers, true},
 }
 
 func (c Code) known() bool { return c > 0 && int(c) < len(codes) }

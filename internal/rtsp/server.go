@@ -5,6 +5,7 @@
 package rtsp
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -23,6 +24,27 @@ type Config struct {
 	// and RTCP (an even port and the next one). Both empty disables UDP.
 	UDPRTPAddress  string
 	UDPRTCPAddress string
+	// DisableTCP refuses RTP over the RTSP connection (interleaved) with 461
+	// Unsupported Transport.
+	DisableTCP bool
+	// MulticastIPRange (e.g. "224.1.0.0/16") enables UDP multicast: each
+	// path gets the next group of the range, and RTP and RTCP go to
+	// MulticastRTPPort and MulticastRTCPPort (an even port and the next).
+	// Empty disables multicast.
+	MulticastIPRange                    string
+	MulticastRTPPort, MulticastRTCPPort int
+	// TLSConfig makes the server speak RTSPS (RTSP over TLS) only; UDP then
+	// carries SRTP, and TCP-interleaved RTP is inside the TLS connection.
+	TLSConfig *tls.Config
+	// MaxViewers and MaxViewersPerPath bound the viewer sessions, in total
+	// and per path; beyond them SETUP is answered 503 Service Unavailable.
+	// 0 means no limit.
+	MaxViewers, MaxViewersPerPath int
+	// ReadCredentials returns the credentials that may read path; none
+	// means anyone may. It must be safe for concurrent use.
+	ReadCredentials func(path string) []Credential
+	// OnAuthFailure is called when a viewer presents wrong credentials.
+	OnAuthFailure func(remote net.Addr, path, user string)
 	// WriteQueueSize is the number of packets queued per viewer (power of two).
 	WriteQueueSize int
 	Logger         *slog.Logger
@@ -30,8 +52,10 @@ type Config struct {
 
 // Server is an RTSP server with one Mount per path.
 type Server struct {
+	cfg Config
 	log *slog.Logger
 	gs  *gortsplib.Server
+	adm admission
 
 	mu     sync.RWMutex
 	mounts map[string]*Mount
@@ -43,13 +67,23 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{log: cfg.Logger, mounts: make(map[string]*Mount)}
+	s := &Server{cfg: cfg, log: cfg.Logger, mounts: make(map[string]*Mount), adm: admission{
+		sessions: make(map[*gortsplib.ServerSession]string),
+		perPath:  make(map[string]int),
+	}}
 	s.gs = &gortsplib.Server{
-		Handler:        (*handler)(s),
-		RTSPAddress:    cfg.Address,
-		UDPRTPAddress:  cfg.UDPRTPAddress,
-		UDPRTCPAddress: cfg.UDPRTCPAddress,
-		WriteQueueSize: cfg.WriteQueueSize,
+		Handler:           (*handler)(s),
+		RTSPAddress:       cfg.Address,
+		UDPRTPAddress:     cfg.UDPRTPAddress,
+		UDPRTCPAddress:    cfg.UDPRTCPAddress,
+		MulticastIPRange:  cfg.MulticastIPRange,
+		MulticastRTPPort:  cfg.MulticastRTPPort,
+		MulticastRTCPPort: cfg.MulticastRTCPPort,
+		TLSConfig:         cfg.TLSConfig,
+		WriteQueueSize:    cfg.WriteQueueSize,
+	}
+	if cfg.MulticastIPRange == "" {
+		s.gs.MulticastRTPPort, s.gs.MulticastRTCPPort = 0, 0
 	}
 	if err := s.gs.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp listen %s: %w", cfg.Address, err)
@@ -118,6 +152,9 @@ func notFound(path string) *base.Response {
 }
 
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := h.authorize(ctx.Conn, ctx.Request, ctx.Path); res != nil {
+		return res, nil, err
+	}
 	m := (*Server)(h).lookup(ctx.Path)
 	if m == nil {
 		h.log.Info("describe of unknown path", "path", ctx.Path, "remote", ctx.Conn.NetConn().RemoteAddr())
@@ -126,10 +163,21 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 	return &base.Response{StatusCode: base.StatusOK}, m.stream, nil
 }
 
+// OnSetup checks, in this order, the credentials, the path, the transport
+// and the viewer limits.
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := h.authorize(ctx.Conn, ctx.Request, ctx.Path); res != nil {
+		return res, nil, err
+	}
 	m := (*Server)(h).lookup(ctx.Path)
 	if m == nil {
 		return notFound(ctx.Path), nil, nil
+	}
+	if res := h.checkTransport(ctx.Transport); res != nil {
+		return res, nil, nil
+	}
+	if res := h.admit(ctx.Session, ctx.Path); res != nil {
+		return res, nil, nil
 	}
 	return &base.Response{StatusCode: base.StatusOK}, m.stream, nil
 }
@@ -146,6 +194,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 }
 
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	h.release(ctx.Session)
 	m := (*Server)(h).lookup(ctx.Session.Path())
 	if m != nil && m.viewerLeft(ctx.Session) {
 		h.log.Info("viewer left", "path", m.path, "viewers", m.Viewers(), "reason", ctx.Error)

@@ -71,6 +71,7 @@ ERROR_NAMES = {
     9: "frame-size",
     10: "shutting-down",
     11: "internal",
+    12: "too-many-producers",
 }
 ERROR_CODES = {name: code for code, name in ERROR_NAMES.items()}
 
