@@ -87,7 +87,7 @@ func (s *Server) PushWith(path, url string, cfg PushConfig) (*PushTarget, error)
 	s.mu.Lock()
 	closed := s.closed
 	if !closed {
-		pushes.add(s, t)
+		s.pushes.add(t)
 	}
 	s.mu.Unlock()
 	if closed {
@@ -124,7 +124,7 @@ func (t *PushTarget) Stats() PushStats { return PushStats(t.p.Stats()) }
 func (t *PushTarget) Close() error {
 	t.once.Do(func() {
 		t.p.Close()
-		pushes.remove(t.srv, t)
+		t.srv.pushes.remove(t)
 		t.srv.log.Info("push stopped", "path", t.path, "url", t.p.URL())
 	})
 	return nil
@@ -132,7 +132,7 @@ func (t *PushTarget) Close() error {
 
 // Pushes returns the server's pushes, sorted by path and URL.
 func (s *Server) Pushes() []*PushTarget {
-	out := pushes.of(s)
+	out := s.pushes.all()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].path != out[j].path {
 			return out[i].path < out[j].path
@@ -145,12 +145,10 @@ func (s *Server) Pushes() []*PushTarget {
 // closePushes stops every push of s, side by side (each may wait for a
 // TEARDOWN write to a slow remote). Server.Close calls it right after
 // setting s.closed (so that no push starts after it), and returns only
-// when the pushes have stopped; a Server.Close that does not call it still
-// gets its pushes stopped, just after it returns, by the goroutine that
-// pushTable.add starts.
+// when the pushes have stopped.
 func (s *Server) closePushes() {
 	var wg sync.WaitGroup
-	for _, t := range pushes.of(s) {
+	for _, t := range s.pushes.all() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -176,57 +174,32 @@ func ParsePushSpec(spec string) (path, url string, err error) {
 	return path, url, nil
 }
 
-// pushes holds each server's pushes so that Server.Close can stop them. It
-// is a package-level table only because Server has no field for it yet;
-// entries are removed as pushes close, so a closed server leaves none.
-var pushes pushTable
-
-type pushTable struct {
-	mu      sync.Mutex
-	m       map[*Server]map[*PushTarget]struct{}
-	watched map[*Server]bool
+// pushSet holds a server's pushes, so that Server.Close can stop them.
+type pushSet struct {
+	mu sync.Mutex
+	m  map[*PushTarget]struct{}
 }
 
-// add registers t. The first push of a server also starts a goroutine that
-// stops the server's pushes when it closes (s.done), in case Server.Close
-// does not call closePushes itself; it ends with the server.
-func (pt *pushTable) add(s *Server, t *PushTarget) {
-	pt.mu.Lock()
-	defer pt.mu.Unlock()
-	if pt.m == nil {
-		pt.m = make(map[*Server]map[*PushTarget]struct{})
-		pt.watched = make(map[*Server]bool)
+func (ps *pushSet) add(t *PushTarget) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.m == nil {
+		ps.m = make(map[*PushTarget]struct{})
 	}
-	if pt.m[s] == nil {
-		pt.m[s] = make(map[*PushTarget]struct{})
-	}
-	pt.m[s][t] = struct{}{}
-	if !pt.watched[s] {
-		pt.watched[s] = true
-		go func() {
-			<-s.done
-			s.closePushes()
-			pt.mu.Lock()
-			delete(pt.watched, s)
-			pt.mu.Unlock()
-		}()
-	}
+	ps.m[t] = struct{}{}
 }
 
-func (pt *pushTable) remove(s *Server, t *PushTarget) {
-	pt.mu.Lock()
-	defer pt.mu.Unlock()
-	delete(pt.m[s], t)
-	if len(pt.m[s]) == 0 {
-		delete(pt.m, s)
-	}
+func (ps *pushSet) remove(t *PushTarget) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	delete(ps.m, t)
 }
 
-func (pt *pushTable) of(s *Server) []*PushTarget {
-	pt.mu.Lock()
-	defer pt.mu.Unlock()
-	out := make([]*PushTarget, 0, len(pt.m[s]))
-	for t := range pt.m[s] {
+func (ps *pushSet) all() []*PushTarget {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	out := make([]*PushTarget, 0, len(ps.m))
+	for t := range ps.m {
 		out = append(out, t)
 	}
 	return out

@@ -153,6 +153,7 @@ type Server struct {
 	wg   sync.WaitGroup // the status loop
 
 	ingest ingestState // producer listeners and connections: ingest.go
+	pushes pushSet     // pushes to other servers: push.go
 
 	access  accessRules // Config.Auth, parsed
 	authLog authLog     // refused credentials, rate-limited
@@ -314,6 +315,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.closePushes()
 	// Producers first, so none publishes again while streams close.
 	s.closeIngest()
 	s.mu.Lock()

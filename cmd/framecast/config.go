@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/framecast/framecast"
 )
 
 // fileConfig is the YAML configuration of "framecast serve --config FILE".
@@ -31,6 +33,35 @@ type fileConfig struct {
 	StatusInterval *yamlDuration `yaml:"status_interval"`
 	LogLevel       *string       `yaml:"log_level"`
 	Streams        []streamFile  `yaml:"streams"`
+
+	Transports        []string   `yaml:"transports"`
+	MulticastRange    *string    `yaml:"multicast_range"`
+	MulticastRTPPort  *int       `yaml:"multicast_rtp_port"`
+	MulticastRTCPPort *int       `yaml:"multicast_rtcp_port"`
+	TLS               tlsFile    `yaml:"tls"`
+	MaxViewers        *int       `yaml:"max_viewers"`
+	MaxViewersPerPath *int       `yaml:"max_viewers_per_path"`
+	MaxProducers      *int       `yaml:"max_producers"`
+	Auth              []authFile `yaml:"auth"`
+}
+
+type tlsFile struct {
+	Cert *string `yaml:"cert"`
+	Key  *string `yaml:"key"`
+}
+
+// authFile is the credentials of one path ("*" for every other path).
+type authFile struct {
+	Path    string            `yaml:"path"`
+	Read    []credentialsFile `yaml:"read"`
+	Publish []credentialsFile `yaml:"publish"`
+}
+
+// credentialsFile is a user and password; pass may be "sha256:HEX" so the
+// file holds no plain secret. A publish entry without user is a token.
+type credentialsFile struct {
+	User string `yaml:"user"`
+	Pass string `yaml:"pass"`
 }
 
 type encoderFile struct {
@@ -172,6 +203,32 @@ func (c *fileConfig) apply(f *serveFlags) {
 		f.status = c.StatusInterval.Duration
 	}
 	set(&f.logLevel, c.LogLevel)
+	if c.Transports != nil {
+		f.transports = strings.Join(c.Transports, ",")
+	}
+	set(&f.multicastRange, c.MulticastRange)
+	setInt := func(dst *int, v *int) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	setInt(&f.multicastRTP, c.MulticastRTPPort)
+	setInt(&f.multicastRTCP, c.MulticastRTCPPort)
+	set(&f.tlsCert, c.TLS.Cert)
+	set(&f.tlsKey, c.TLS.Key)
+	setInt(&f.maxViewers, c.MaxViewers)
+	setInt(&f.maxPerPath, c.MaxViewersPerPath)
+	setInt(&f.maxProducer, c.MaxProducers)
+	for _, a := range c.Auth {
+		pa := framecast.PathAuth{Path: a.Path}
+		for _, r := range a.Read {
+			pa.Read = append(pa.Read, framecast.Credentials(r))
+		}
+		for _, p := range a.Publish {
+			pa.Publish = append(pa.Publish, framecast.Credentials(p))
+		}
+		f.auth = append(f.auth, pa)
+	}
 }
 
 func (e *encoderFile) applyTo(bitrate *int, crf *float64, gop *int, preset, tune, profile *string, threads *int) {

@@ -278,7 +278,7 @@ func TestExampleConfigIsValidAndServes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Streams) != 3 || c.Encoder.Bitrate == nil || *c.Encoder.Bitrate != 2000 {
+	if len(c.Streams) != 4 || c.Encoder.Bitrate == nil || *c.Encoder.Bitrate != 2000 {
 		t.Fatalf("example config read as %+v", c)
 	}
 	// Flags override the file's listeners.
@@ -287,6 +287,16 @@ func TestExampleConfigIsValidAndServes(t *testing.T) {
 		"-show_entries", "stream=width,height", "-of", "csv=p=0", "rtsp://"+p.addr+"/small")
 	if err != nil || strings.TrimSpace(out) != "320,240" {
 		t.Fatalf("ffprobe of the example's /small: %v %q, want 320,240", err, out)
+	}
+	// The example's auth: /private needs viewer:viewerpass (stored hashed).
+	out, err = testkit.Run(t, 15*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp", "rtsp://"+p.addr+"/private")
+	if err == nil || !strings.Contains(out, "401") {
+		t.Fatalf("ffprobe of /private without credentials: %v %q, want 401", err, out)
+	}
+	out, err = testkit.Run(t, 15*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp",
+		"-show_entries", "stream=width", "-of", "csv=p=0", "rtsp://viewer:viewerpass@"+p.addr+"/private")
+	if err != nil || strings.TrimSpace(out) != "320" {
+		t.Fatalf("ffprobe of /private with the example's credentials: %v %q", err, out)
 	}
 }
 

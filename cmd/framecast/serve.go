@@ -54,6 +54,12 @@ type serveFlags struct {
 	status                time.Duration
 	logLevel              string
 	config                string
+
+	transports, multicastRange          string
+	multicastRTP, multicastRTCP         int
+	tlsCert, tlsKey                     string
+	maxViewers, maxPerPath, maxProducer int
+	auth                                []framecast.PathAuth // from the config file only
 }
 
 func newServeFlagSet(f *serveFlags) *flag.FlagSet {
@@ -83,6 +89,15 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.BoolVar(&f.alwaysEncode, "always-encode", false, "encode while nobody watches (by default a stream without viewers skips encoding)")
 	fs.DurationVar(&f.status, "status-interval", 10*time.Second, "how often to log a status line per stream (`duration`; 0 never)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
+	fs.StringVar(&f.transports, "transports", "udp,tcp", "RTP `transports` viewers may use: udp, tcp, multicast, comma-separated")
+	fs.StringVar(&f.multicastRange, "multicast-range", "224.1.0.0/16", "IPv4 `range` of multicast groups, one per path (with --transports …,multicast)")
+	fs.IntVar(&f.multicastRTP, "multicast-rtp-port", 8002, "multicast RTP `port` (even)")
+	fs.IntVar(&f.multicastRTCP, "multicast-rtcp-port", 8003, "multicast RTCP `port` (the RTP port + 1)")
+	fs.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate `file`: serve rtsps:// (with --tls-key)")
+	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
+	fs.IntVar(&f.maxViewers, "max-viewers", 0, "most RTSP viewers in total (`n`); more get 503; 0 no limit")
+	fs.IntVar(&f.maxPerPath, "max-viewers-per-path", 0, "most RTSP viewers of one path (`n`); 0 no limit")
+	fs.IntVar(&f.maxProducer, "max-producers", 0, "most producers at once (`n`); 0 no limit")
 	fs.StringVar(&f.config, "config", "", "read settings and streams from a YAML `file` (see framecast.example.yml); flags override it")
 	return fs
 }
@@ -200,11 +215,25 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if len(sources) == 0 && len(f.ingest.vals) == 0 {
 		return errors.New("nothing to serve: give --ingest URL, --testsrc PATH or --stdin PATH (see framecast serve --help)")
 	}
+	transports, err := framecast.ParseTransports(f.transports)
+	if err != nil {
+		return fmt.Errorf("invalid --transports: %w", err)
+	}
 	srv, err := framecast.NewServer(framecast.Config{
-		RTSPAddress:    f.rtsp,
-		UDPRTPAddress:  f.udpRTP,
-		UDPRTCPAddress: f.udpRTCP,
-		DisableUDP:     f.noUDP,
+		Transports:        transports,
+		MulticastIPRange:  f.multicastRange,
+		MulticastRTPPort:  f.multicastRTP,
+		MulticastRTCPPort: f.multicastRTCP,
+		TLSCert:           f.tlsCert,
+		TLSKey:            f.tlsKey,
+		Auth:              f.auth,
+		MaxViewers:        f.maxViewers,
+		MaxViewersPerPath: f.maxPerPath,
+		MaxProducers:      f.maxProducer,
+		RTSPAddress:       f.rtsp,
+		UDPRTPAddress:     f.udpRTP,
+		UDPRTCPAddress:    f.udpRTCP,
+		DisableUDP:        f.noUDP,
 		Encoder: framecast.EncoderConfig{
 			BitrateKbps: f.bitrate, CRF: f.crf, GOP: f.gop,
 			Preset: f.preset, Tune: f.tune, Profile: f.profile, Threads: f.threads,
@@ -226,6 +255,10 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	host := urlHost(srv.Addr())
+	base := "rtsp://" + host
+	if f.tlsCert != "" {
+		base = "rtsps://" + host
+	}
 	fmt.Fprintf(stdout, "framecast: RTSP server on %s\n", srv.Addr())
 	var ingestURLs []string
 	for _, u := range f.ingest.vals {
@@ -266,7 +299,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 				defer st.Close()
 				runPattern(ctx, st, format.FPS)
 			}()
-			printWatch(stdout, host, src.Path, fmt.Sprintf("test pattern %dx%d at %g fps", format.Width, format.Height, format.FPS))
+			printWatch(stdout, base, src.Path, fmt.Sprintf("test pattern %dx%d at %g fps", format.Width, format.Height, format.FPS))
 			continue
 		}
 		go func() {
@@ -279,16 +312,16 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			}
 			log.Info("stdin reached end of file: stream stopped, viewers stay connected", "path", st.Path(), "frames", n)
 		}()
-		printWatch(stdout, host, src.Path, fmt.Sprintf("%s %dx%d frames from standard input", format.PixelFormat, format.Width, format.Height))
+		printWatch(stdout, base, src.Path, fmt.Sprintf("%s %dx%d frames from standard input", format.PixelFormat, format.Width, format.Height))
 	}
 	if len(ingestURLs) > 0 {
 		fmt.Fprintf(stdout, `
-Push frames from your program to %[1]s; watch them at rtsp://%[2]s/cam:
+Push frames from your program to %[1]s; watch them at %[2]s/cam:
   Python: PYTHONPATH=clients/python python3 examples/python/synthetic.py --address %[1]s --path /cam
           (from framecast import Publisher; pub = Publisher("/cam", address="%[1]s"); pub.write(frame))
   Go:     publisher.Dial(ctx, "%[1]s", "/cam", framecast.Format{…}) (package github.com/framecast/framecast/publisher)
   A pipe: ffmpeg … -f rawvideo -pix_fmt bgr24 - | framecast serve --stdin /cam --size WxH --fps N --pix-fmt bgr24
-`, ingestURLs[0], host)
+`, ingestURLs[0], base)
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
@@ -306,8 +339,8 @@ func urlHost(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-func printWatch(w io.Writer, host, path, what string) {
-	u := "rtsp://" + host + path
+func printWatch(w io.Writer, base, path, what string) {
+	u := base + path
 	fmt.Fprintf(w, `
 Serving %s at %s
 Watch it with:
