@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -12,6 +13,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
 
 	"github.com/framecast/framecast"
 	"github.com/framecast/framecast/internal/testkit"
@@ -38,6 +43,32 @@ func newServer(t *testing.T, cfg framecast.Config) *framecast.Server {
 	}
 	t.Cleanup(func() { srv.Close() })
 	return srv
+}
+
+// rtspClient connects gortsplib's client to u over proto and sets up every
+// media, ready for callbacks and Play. dial may be nil. The client is closed
+// when the test ends, unless the test closes it first.
+func rtspClient(t *testing.T, u string, proto gortsplib.Protocol,
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)) (*gortsplib.Client, *description.Session) {
+	t.Helper()
+	pu, err := base.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, Protocol: &proto, DialContext: dial}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	desc, _, err := c.Describe(pu)
+	if err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+		c.Close()
+		t.Fatal(err)
+	}
+	return c, desc
 }
 
 func url(srv *framecast.Server, path string) string {

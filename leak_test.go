@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
@@ -19,26 +18,12 @@ import (
 // view plays url with gortsplib's client until one RTP packet arrives.
 func view(t *testing.T, u string, tcp bool) {
 	t.Helper()
-	pu, err := base.ParseURL(u)
-	if err != nil {
-		t.Fatal(err)
-	}
 	proto := gortsplib.ProtocolUDP
 	if tcp {
 		proto = gortsplib.ProtocolTCP
 	}
-	c := gortsplib.Client{Scheme: pu.Scheme, Host: pu.Host, Protocol: &proto}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := rtspClient(t, u, proto, nil)
 	defer c.Close()
-	desc, _, err := c.Describe(pu)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		t.Fatal(err)
-	}
 	got := make(chan struct{}, 1)
 	c.OnPacketRTPAny(func(*description.Media, format.Format, *rtp.Packet) {
 		select {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/pion/rtp"
 
 	"github.com/framecast/framecast"
@@ -249,36 +248,18 @@ func TestSlowViewerIsDisconnectedWithoutHurtingOthers(t *testing.T) {
 	// The slow viewer: gortsplib's client with a tiny receive buffer and a
 	// packet callback that blocks, so it stops reading from its socket.
 	block := make(chan struct{})
-	tcp := gortsplib.ProtocolTCP
-	c := gortsplib.Client{
-		Protocol: &tcp,
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+	c, desc := rtspClient(t, url(srv, "/cam"), gortsplib.ProtocolTCP,
+		func(ctx context.Context, network, addr string) (net.Conn, error) {
 			conn, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err == nil {
 				conn.(*net.TCPConn).SetReadBuffer(4096)
 			}
 			return conn, err
-		},
-	}
-	u, err := base.ParseURL(url(srv, "/cam"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Scheme, c.Host = u.Scheme, u.Host
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+		})
 	defer func() {
 		close(block) // the client's reader must return before Close
 		c.Close()
 	}()
-	desc, _, err := c.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		t.Fatal(err)
-	}
 	var once sync.Once
 	c.OnPacketRTP(desc.Medias[0], desc.Medias[0].Formats[0], func(*rtp.Packet) {
 		once.Do(func() { <-block })

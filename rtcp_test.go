@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
@@ -23,23 +22,8 @@ func TestRTCPSenderReportsGiveCaptureTime(t *testing.T) {
 	}
 	srv := newServer(t, framecast.Config{})
 	servePattern(t, srv, "/test", 160, 120, 30)
-	u, err := base.ParseURL(url(srv, "/test"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp := gortsplib.ProtocolTCP
-	c := gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
+	c, _ := rtspClient(t, url(srv, "/test"), gortsplib.ProtocolTCP, nil)
 	defer c.Close()
-	desc, _, err := c.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		t.Fatal(err)
-	}
 	type sample struct {
 		ntp, arrived time.Time
 	}
