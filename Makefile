@@ -3,7 +3,7 @@
 
 APT_PACKAGES := gcc pkg-config libx264-dev libyuv-dev ffmpeg \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
-	gstreamer1.0-plugins-bad gstreamer1.0-libav python3 python3-numpy
+	gstreamer1.0-plugins-bad gstreamer1.0-libav python3 python3-numpy chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
 BIN := bin/framecast

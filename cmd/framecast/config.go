@@ -25,6 +25,7 @@ type fileConfig struct {
 	NoUDP          *bool         `yaml:"no_udp"`
 	Ingest         []string      `yaml:"ingest"`
 	Push           []string      `yaml:"push"` // PATH=URL, as --push
+	HTTP           *string       `yaml:"http"`
 	Encoder        encoderFile   `yaml:"encoder"`
 	IDROnJoin      *bool         `yaml:"idr_on_join"`
 	WhenFull       *string       `yaml:"when_full"`
@@ -187,6 +188,7 @@ func (c *fileConfig) apply(f *serveFlags) {
 			}
 		}
 	}
+	set(&f.http, c.HTTP)
 	if c.Push != nil {
 		f.push.vals = c.Push
 	}

@@ -54,7 +54,7 @@ type proc struct {
 func startServe(t *testing.T, stdin io.Reader, args ...string) *proc {
 	t.Helper()
 	rtp, rtcp := testkit.UDPPair(t)
-	args = append([]string{"serve", "--rtsp", "127.0.0.1:0", "--udp-rtp", rtp, "--udp-rtcp", rtcp, "--ingest", "tcp://127.0.0.1:0"}, args...)
+	args = append([]string{"serve", "--rtsp", "127.0.0.1:0", "--udp-rtp", rtp, "--udp-rtcp", rtcp, "--ingest", "tcp://127.0.0.1:0", "--http", "127.0.0.1:0"}, args...)
 	cmd := exec.Command(binary, args...)
 	cmd.Stdin = stdin
 	p := &proc{cmd: cmd, stderr: &testkit.Buffer{}, done: make(chan error, 1)}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/framecast/framecast"
 	"github.com/framecast/framecast/internal/testsrc"
+	"github.com/framecast/framecast/internal/web"
 )
 
 var errHelp = errors.New("help shown")
@@ -54,6 +55,7 @@ type serveFlags struct {
 	status                time.Duration
 	logLevel              string
 	config                string
+	http                  string
 
 	transports, multicastRange          string
 	multicastRTP, multicastRTCP         int
@@ -98,6 +100,7 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.IntVar(&f.maxViewers, "max-viewers", 0, "most RTSP viewers in total (`n`); more get 503; 0 no limit")
 	fs.IntVar(&f.maxPerPath, "max-viewers-per-path", 0, "most RTSP viewers of one path (`n`); 0 no limit")
 	fs.IntVar(&f.maxProducer, "max-producers", 0, "most producers at once (`n`); 0 no limit")
+	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "serve the web page (streams, live previews), /api/v1 and /metrics at `address`; none to disable")
 	fs.StringVar(&f.config, "config", "", "read settings and streams from a YAML `file` (see framecast.example.yml); flags override it")
 	return fs
 }
@@ -251,9 +254,9 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	defer srv.Close()
 
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	defer cancel() // first: the sources' goroutines stop on it
 	host := urlHost(srv.Addr())
 	base := "rtsp://" + host
 	if f.tlsCert != "" {
@@ -273,6 +276,24 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		fmt.Fprintf(stdout, "framecast: ingest on %s\n", u)
 	}
 
+	if f.http != "" && f.http != "none" {
+		ln, err := net.Listen("tcp", f.http)
+		if err != nil {
+			return fmt.Errorf("http listen: %w", err)
+		}
+		ws, err := web.New(srv, web.Options{Logger: log})
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ws.Serve(ln)
+		}()
+		defer ws.Close() // before the server closes: previews are sinks of its streams
+		fmt.Fprintf(stdout, "framecast: web page on http://%s/\n", ln.Addr())
+	}
 	for _, p := range pushes {
 		t, err := srv.Push(p.path, p.url)
 		if err != nil {
@@ -302,6 +323,16 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			printWatch(stdout, base, src.Path, fmt.Sprintf("test pattern %dx%d at %g fps", format.Width, format.Height, format.FPS))
 			continue
 		}
+		wg.Add(1)
+		go func() {
+			// A read of standard input does not see ctx: closing it ends
+			// the read at shutdown.
+			defer wg.Done()
+			<-ctx.Done()
+			if c, ok := stdin.(io.Closer); ok {
+				c.Close()
+			}
+		}()
 		go func() {
 			defer wg.Done()
 			defer st.Close()
@@ -414,6 +445,9 @@ func readFrames(ctx context.Context, r io.Reader, st *framecast.Stream) (int, er
 	n := 0
 	for ctx.Err() == nil {
 		got, err := io.ReadFull(r, buf)
+		if err != nil && ctx.Err() != nil {
+			return n, nil // shutting down: standard input was closed for it
+		}
 		if errors.Is(err, io.EOF) {
 			return n, nil
 		}

@@ -1,0 +1,108 @@
+package web
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Reasons a frame is dropped, the reason label of framecast_frames_dropped_total.
+const (
+	// dropEncoderBehind: the queue before the encoder was full (the oldest
+	// waiting frame gave way).
+	dropEncoderBehind = "encoder_behind"
+	// dropPreviewQueueFull: a WebRTC preview's queue was full; the preview
+	// then also skips the frames up to the next IDR.
+	dropPreviewQueueFull = "preview_queue_full"
+)
+
+var (
+	descFramesIn = prometheus.NewDesc("framecast_frames_in_total",
+		"Frames written by the stream's producers: encoded, dropped or skipped.", []string{"path"}, nil)
+	descFramesEncoded = prometheus.NewDesc("framecast_frames_encoded_total",
+		"Frames encoded and sent to the stream's viewers (once, whatever their number).", []string{"path"}, nil)
+	descFramesDropped = prometheus.NewDesc("framecast_frames_dropped_total",
+		"Frames dropped, by reason: encoder_behind (the encoder could not keep up), preview_queue_full (a WebRTC preview could not keep up).",
+		[]string{"path", "reason"}, nil)
+	descFramesSkipped = prometheus.NewDesc("framecast_frames_skipped_total",
+		"Frames not encoded because nobody watched the stream.", []string{"path"}, nil)
+	descFramesRepeated = prometheus.NewDesc("framecast_frames_repeated_total",
+		"Last frames encoded again while the producer was idle.", []string{"path"}, nil)
+	descEncodedBytes = prometheus.NewDesc("framecast_encoded_bytes_total",
+		"H.264 bytes encoded (sent to every RTSP viewer; counted once).", []string{"path"}, nil)
+	descPreviewBytes = prometheus.NewDesc("framecast_preview_bytes_sent_total",
+		"RTP bytes sent to WebRTC previews.", []string{"path"}, nil)
+	descPreviews = prometheus.NewDesc("framecast_previews_opened_total",
+		"WebRTC previews that connected and started playing.", []string{"path"}, nil)
+	descViewers = prometheus.NewDesc("framecast_viewers",
+		"Viewers playing the stream now, by transport (UDP, TCP, UDP-multicast, WebRTC).", []string{"path", "transport"}, nil)
+	descSlowViewers = prometheus.NewDesc("framecast_slow_viewers_total",
+		"RTSP viewers disconnected for not reading fast enough.", []string{"path"}, nil)
+	descProducer = prometheus.NewDesc("framecast_producer_connected",
+		"1 while the stream has a producer, 0 while it repeats the last frame of one that left.", []string{"path"}, nil)
+)
+
+// collector reads the streams' counters when Prometheus scrapes: nothing is
+// counted twice, and nothing runs between scrapes.
+type collector struct{ s *Server }
+
+func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descFramesIn, descFramesEncoded, descFramesDropped, descFramesSkipped,
+		descFramesRepeated, descEncodedBytes, descPreviewBytes, descPreviews, descViewers, descSlowViewers, descProducer} {
+		ch <- d
+	}
+}
+
+func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	previews := c.s.previews()
+	for _, in := range c.s.fc.Streams() {
+		p, st := in.Path, in.Stats
+		counter(descFramesIn, st.FramesIn, p)
+		counter(descFramesEncoded, st.FramesEncoded, p)
+		counter(descFramesDropped, st.Dropped, p, dropEncoderBehind)
+		counter(descFramesSkipped, st.Skipped, p)
+		counter(descFramesRepeated, st.Repeated, p)
+		counter(descEncodedBytes, st.BytesSent, p)
+		counter(descSlowViewers, st.SlowViewers, p)
+		var bytes, dropped, opened uint64
+		if pc := c.s.pathCounters(p); pc != nil {
+			bytes, dropped, opened = pc.bytes.Load(), pc.dropped.Load(), pc.previews.Load()
+		}
+		counter(descFramesDropped, dropped, p, dropPreviewQueueFull)
+		counter(descPreviewBytes, bytes, p)
+		counter(descPreviews, opened, p)
+		viewers := map[string]int{"UDP": 0, "TCP": 0, "WebRTC": 0}
+		for _, v := range in.Viewers {
+			viewers[v.Transport]++
+		}
+		viewers["WebRTC"] += len(previews[p])
+		for tr, n := range viewers {
+			gauge(descViewers, float64(n), p, tr)
+		}
+		connected := 0.0
+		if in.Producer != "" {
+			connected = 1
+		}
+		gauge(descProducer, connected, p)
+	}
+}
+
+// newRegistry holds framecast's metrics and the Go runtime's and process's.
+func newRegistry(s *Server) (*prometheus.Registry, error) {
+	reg := prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		&collector{s: s},
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return reg, nil
+}
