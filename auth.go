@@ -285,3 +285,19 @@ func isLoopback(addr net.Addr) bool {
 	}
 	return false
 }
+
+// CheckRead reports whether user and pass may read path (watch it over
+// RTSP), by Config.Auth: true for a path without read credentials. The web
+// page and its previews use it so that they open no path RTSP keeps closed.
+func (s *Server) CheckRead(path, user, pass string) bool {
+	creds := lookup(s.access.read, path)
+	if len(creds) == 0 {
+		return true
+	}
+	for _, c := range creds {
+		if c.user == user && c.matches(pass) {
+			return true
+		}
+	}
+	return false
+}

@@ -146,3 +146,14 @@ func (s *Server) AddSink(path string, f func(au [][]byte, pts time.Duration, cap
 	}
 	return st.mount.AddSink(f), nil
 }
+
+// RequestIDR asks the encoder of path for an IDR, as a joining viewer does
+// (rate-limited by Config.IDRInterval), for a consumer that lost packets.
+func (s *Server) RequestIDR(path string) error {
+	st := s.stream(path)
+	if st == nil {
+		return fmt.Errorf("request IDR %s: %w", path, ErrNoStream)
+	}
+	st.requestIDR()
+	return nil
+}

@@ -95,3 +95,39 @@ func TestSinkGetsAnIDRFirstAndIncreasingTimestamps(t *testing.T) {
 		t.Fatal("sink still called after remove")
 	}
 }
+
+func TestStatsCountRefusedFramesAndEncodeTime(t *testing.T) {
+	srv := newServer(t, framecast.Config{AlwaysEncode: true})
+	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: 64, Height: 48})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.WriteFrame(make([]byte, 10))
+	for range 5 {
+		if err := st.WriteFrame(make([]byte, 64*48)); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st.Close()
+	s := st.Stats()
+	if s.Refused != 1 || s.EncodeTime.Count != s.FramesEncoded || s.EncodeTime.Count == 0 || s.EncodeTime.Sum <= 0 {
+		t.Fatalf("stats %+v: want 1 refused and one encode time per encoded frame", s)
+	}
+	if last := s.EncodeTime.Counts[len(s.EncodeTime.Counts)-1]; last != s.EncodeTime.Count {
+		t.Errorf("64x48 frames took over %v to encode: %+v", s.EncodeTime.Bounds[len(s.EncodeTime.Bounds)-1], s.EncodeTime)
+	}
+}
+
+func TestRequestIDRAndCheckRead(t *testing.T) {
+	srv := newServer(t, framecast.Config{Auth: []framecast.PathAuth{
+		{Path: "/private", Read: []framecast.Credentials{{User: "u", Pass: "sha256:" + "5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8"}}}, // "password"
+	}})
+	if !srv.CheckRead("/open", "", "") || srv.CheckRead("/private", "", "") ||
+		srv.CheckRead("/private", "u", "wrong") || !srv.CheckRead("/private", "u", "password") {
+		t.Fatal("CheckRead does not follow Config.Auth")
+	}
+	if err := srv.RequestIDR("/nothing"); err == nil {
+		t.Fatal("RequestIDR of an unknown path: want an error")
+	}
+}

@@ -58,7 +58,8 @@ type Stream struct {
 	t0      time.Time
 	ts0     time.Duration
 
-	framesIn, framesOut, dropped, skipped, repeated, encodeErrors atomic.Uint64
+	framesIn, framesOut, dropped, skipped, repeated, encodeErrors, refused atomic.Uint64
+	encodeTime                                                             histogram
 }
 
 // pipeline is the encoder of one format and the pictures queued for it.
@@ -125,16 +126,19 @@ func newStream(s *Server, path string, f Format, owner string) (*Stream, error) 
 		joined: make(chan struct{}, 1), snapWake: make(chan struct{}, 1)}
 	m.StartTimeline()
 	if !s.cfg.DisableIDROnJoin {
-		m.OnViewerJoin(func() {
-			st.joinAt.Store(int64(time.Since(st.epoch)))
-			select {
-			case st.joined <- struct{}{}:
-			default:
-			}
-		})
+		m.OnViewerJoin(st.requestIDR)
 	}
 	go st.encodeLoop(p)
 	return st, nil
+}
+
+// requestIDR asks the encoder for an IDR, as for a joining viewer.
+func (st *Stream) requestIDR() {
+	st.joinAt.Store(int64(time.Since(st.epoch)))
+	select {
+	case st.joined <- struct{}{}:
+	default:
+	}
 }
 
 // SetFormat changes the format of the frames that follow, for example their
@@ -296,6 +300,7 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, co
 		// is gone.
 		if check != nil {
 			if err := check(); err != nil {
+				st.refused.Add(1)
 				return fmt.Errorf("write %s: %w", st.path, err)
 			}
 		}
@@ -326,6 +331,7 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, co
 	}
 	if err := convert(p.img); err != nil {
 		pipe.free <- p
+		st.refused.Add(1)
 		return fmt.Errorf("write %s: %w", st.path, err)
 	}
 	if hasTS {
@@ -391,6 +397,7 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			Y: img.Y, U: img.U, V: img.V,
 			StrideY: img.StrideY, StrideU: img.StrideU, StrideV: img.StrideV,
 		}
+		began := time.Now()
 		au, idr, err := pipe.x.Encode(pic, n, force)
 		n++
 		if join, due := joinDue(); err == nil && !idr && due {
@@ -405,6 +412,7 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			n++
 			served, lastForced = join, time.Now()
 		}
+		st.encodeTime.observe(time.Since(began))
 		if err != nil {
 			if st.encodeErrors.Add(1) == 1 {
 				st.srv.log.Error("encode failed", "path", st.path, "error", err)
@@ -495,6 +503,52 @@ type StreamStats struct {
 	Viewers       int    // viewers playing now
 	SlowViewers   uint64 // viewers disconnected for not reading fast enough
 	BytesSent     uint64 // H.264 bytes sent (once, whatever the number of viewers)
+	BytesOut      uint64 // RTP and RTCP bytes sent to all RTSP viewers, those gone included
+	Refused       uint64 // frames refused: not the size their format needs
+	EncodeErrors  uint64 // frames the encoder failed on
+	EncodeTime    Histogram
+}
+
+// Histogram is a distribution of durations: Counts[i] observations of at
+// most Bounds[i] (cumulative, as Prometheus takes them), Count in all, Sum
+// their total.
+type Histogram struct {
+	Bounds []time.Duration
+	Counts []uint64
+	Count  uint64
+	Sum    time.Duration
+}
+
+// encodeBounds are the buckets of the encode-time histogram.
+var encodeBounds = [...]time.Duration{
+	time.Millisecond, 2 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	20 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+}
+
+// histogram counts durations into encodeBounds without locks.
+type histogram struct {
+	counts [len(encodeBounds)]atomic.Uint64
+	count  atomic.Uint64
+	sum    atomic.Int64
+}
+
+func (h *histogram) observe(d time.Duration) {
+	for i, b := range encodeBounds {
+		if d <= b {
+			h.counts[i].Add(1)
+		}
+	}
+	h.count.Add(1)
+	h.sum.Add(int64(d))
+}
+
+func (h *histogram) snapshot() Histogram {
+	out := Histogram{Bounds: encodeBounds[:], Counts: make([]uint64, len(encodeBounds)),
+		Count: h.count.Load(), Sum: time.Duration(h.sum.Load())}
+	for i := range h.counts {
+		out.Counts[i] = h.counts[i].Load()
+	}
+	return out
 }
 
 // Stats returns the stream's counters.
@@ -508,6 +562,10 @@ func (st *Stream) Stats() StreamStats {
 		Viewers:       st.mount.Viewers(),
 		SlowViewers:   st.mount.SlowViewers(),
 		BytesSent:     st.mount.BytesSent(),
+		BytesOut:      st.mount.BytesOut(),
+		Refused:       st.refused.Load(),
+		EncodeErrors:  st.encodeErrors.Load(),
+		EncodeTime:    st.encodeTime.snapshot(),
 	}
 }
 

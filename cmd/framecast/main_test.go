@@ -7,6 +7,7 @@ import (
 	"flag"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -46,6 +47,7 @@ type proc struct {
 	stderr *testkit.Buffer
 	addr   string // RTSP address it listens on
 	ingest string // ingest URL it listens on
+	web    string // web page URL
 	done   chan error
 }
 
@@ -67,7 +69,10 @@ func startServe(t *testing.T, stdin io.Reader, args ...string) *proc {
 		t.Fatal(err)
 	}
 	sc := bufio.NewScanner(out)
-	for p.ingest == "" && sc.Scan() {
+	for p.web == "" && sc.Scan() {
+		if a, ok := strings.CutPrefix(sc.Text(), "framecast: web page on "); ok {
+			p.web = a
+		}
 		if a, ok := strings.CutPrefix(sc.Text(), "framecast: RTSP server on "); ok {
 			p.addr = a
 		}
@@ -79,7 +84,7 @@ func startServe(t *testing.T, stdin io.Reader, args ...string) *proc {
 		io.Copy(io.Discard, out)
 		p.done <- cmd.Wait()
 	}()
-	if p.addr == "" || p.ingest == "" {
+	if p.addr == "" || p.ingest == "" || p.web == "" {
 		t.Fatalf("framecast did not say where it listens; stderr: %s", p.stderr)
 	}
 	t.Cleanup(func() {
@@ -297,6 +302,24 @@ func TestExampleConfigIsValidAndServes(t *testing.T) {
 		"-show_entries", "stream=width", "-of", "csv=p=0", "rtsp://viewer:viewerpass@"+p.addr+"/private")
 	if err != nil || strings.TrimSpace(out) != "320" {
 		t.Fatalf("ffprobe of /private with the example's credentials: %v %q", err, out)
+	}
+	// The web page keeps /private closed as RTSP does.
+	for _, tc := range []struct {
+		user, pass string
+		want       int
+	}{{"", "", 401}, {"viewer", "wrong", 401}, {"viewer", "viewerpass", 200}} {
+		req, _ := http.NewRequest("GET", p.web+"api/v1/streams/private", nil)
+		if tc.user != "" {
+			req.SetBasicAuth(tc.user, tc.pass)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("GET /api/v1/streams/private as %q:%q: %d, want %d", tc.user, tc.pass, resp.StatusCode, tc.want)
+		}
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -281,7 +282,14 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if err != nil {
 			return fmt.Errorf("http listen: %w", err)
 		}
-		ws, err := web.New(srv, web.Options{Logger: log})
+		ws, err := web.New(srv, web.Options{
+			Logger: log,
+			// The page and its previews open no path RTSP keeps closed.
+			Authorize: func(r *http.Request, path string) bool {
+				user, pass, _ := r.BasicAuth()
+				return srv.CheckRead(path, user, pass)
+			},
+		})
 		if err != nil {
 			ln.Close()
 			return err

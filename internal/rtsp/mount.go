@@ -207,6 +207,10 @@ func (m *Mount) ViewerInfos() []ViewerInfo {
 	return out
 }
 
+// BytesOut is the number of RTP and RTCP bytes sent to the mount's viewers,
+// those gone included.
+func (m *Mount) BytesOut() uint64 { return m.stream.Stats().OutboundBytes }
+
 // Viewers is the number of sessions playing the mount.
 func (m *Mount) Viewers() int {
 	m.vmu.Lock()

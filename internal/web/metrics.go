@@ -37,6 +37,14 @@ var (
 		"Viewers playing the stream now, by transport (UDP, TCP, UDP-multicast, WebRTC).", []string{"path", "transport"}, nil)
 	descSlowViewers = prometheus.NewDesc("framecast_slow_viewers_total",
 		"RTSP viewers disconnected for not reading fast enough.", []string{"path"}, nil)
+	descBytesOut = prometheus.NewDesc("framecast_rtsp_bytes_sent_total",
+		"RTP and RTCP bytes sent to the stream's RTSP viewers, those gone included.", []string{"path"}, nil)
+	descRefused = prometheus.NewDesc("framecast_ingest_errors_total",
+		"Frames refused because they were not the size their format needs.", []string{"path"}, nil)
+	descEncodeErrors = prometheus.NewDesc("framecast_encode_errors_total",
+		"Frames the encoder failed on.", []string{"path"}, nil)
+	descEncodeTime = prometheus.NewDesc("framecast_encode_seconds",
+		"Time to encode one frame with x264.", []string{"path"}, nil)
 	descProducer = prometheus.NewDesc("framecast_producer_connected",
 		"1 while the stream has a producer, 0 while it repeats the last frame of one that left.", []string{"path"}, nil)
 )
@@ -47,7 +55,8 @@ type collector struct{ s *Server }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFramesIn, descFramesEncoded, descFramesDropped, descFramesSkipped,
-		descFramesRepeated, descEncodedBytes, descPreviewBytes, descPreviews, descViewers, descSlowViewers, descProducer} {
+		descFramesRepeated, descEncodedBytes, descPreviewBytes, descPreviews, descViewers, descSlowViewers, descProducer,
+		descBytesOut, descRefused, descEncodeErrors, descEncodeTime} {
 		ch <- d
 	}
 }
@@ -69,6 +78,14 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFramesRepeated, st.Repeated, p)
 		counter(descEncodedBytes, st.BytesSent, p)
 		counter(descSlowViewers, st.SlowViewers, p)
+		counter(descBytesOut, st.BytesOut, p)
+		counter(descRefused, st.Refused, p)
+		counter(descEncodeErrors, st.EncodeErrors, p)
+		buckets := make(map[float64]uint64, len(st.EncodeTime.Bounds))
+		for i, b := range st.EncodeTime.Bounds {
+			buckets[b.Seconds()] = st.EncodeTime.Counts[i]
+		}
+		ch <- prometheus.MustNewConstHistogram(descEncodeTime, st.EncodeTime.Count, st.EncodeTime.Sum.Seconds(), buckets, p)
 		var bytes, dropped, opened uint64
 		if pc := c.s.pathCounters(p); pc != nil {
 			bytes, dropped, opened = pc.bytes.Load(), pc.dropped.Load(), pc.previews.Load()

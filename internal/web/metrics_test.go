@@ -50,6 +50,9 @@ func TestMetricsCountFramesViewersAndBytesPerStream(t *testing.T) {
 		`framecast_encoded_bytes_total{path="/test"}`,
 		`framecast_frames_in_total{path="/idle"}`,
 		`framecast_frames_skipped_total{path="/idle"}`,
+		`framecast_rtsp_bytes_sent_total{path="/test"}`,
+		`framecast_encode_seconds_count{path="/test"}`,
+		`framecast_encode_seconds_sum{path="/test"}`,
 	}
 	for _, s := range positive {
 		if v, ok := metric(text, s); !ok || v <= 0 {
@@ -66,6 +69,8 @@ func TestMetricsCountFramesViewersAndBytesPerStream(t *testing.T) {
 		`framecast_frames_dropped_total{path="/test",reason="preview_queue_full"}`: 0,
 		`framecast_slow_viewers_total{path="/test"}`:                               0,
 		`framecast_producer_connected{path="/test"}`:                               1,
+		`framecast_ingest_errors_total{path="/test"}`:                              0,
+		`framecast_encode_errors_total{path="/test"}`:                              0,
 	}
 	for s, want := range exact {
 		if v, ok := metric(text, s); !ok || v != want {
@@ -73,7 +78,8 @@ func TestMetricsCountFramesViewersAndBytesPerStream(t *testing.T) {
 		}
 	}
 	for _, s := range []string{"# TYPE framecast_frames_in_total counter", "# TYPE framecast_viewers gauge",
-		"# HELP framecast_frames_dropped_total", "go_goroutines", "process_cpu_seconds_total"} {
+		"# HELP framecast_frames_dropped_total", "go_goroutines", "process_cpu_seconds_total",
+		"# TYPE framecast_encode_seconds histogram", `framecast_encode_seconds_bucket{path="/test",le="0.25"}`} {
 		if !strings.Contains(text, s) {
 			t.Errorf("metrics lack %q", s)
 		}
