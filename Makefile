@@ -41,8 +41,10 @@ vet:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
+# -p 1: one package at a time, so that the end-to-end tests' encoders and
+# decoders do not compete for the two cores with another package's.
 test: deps vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -race -count=1 -p 1 -timeout 15m ./...
 
 # bench runs every benchmark (at most 15 minutes), writes bench/results/DATE.json
 # and prints a Markdown table. Benchmarks report numbers; they never fail CI.

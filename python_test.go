@@ -306,12 +306,25 @@ func TestPythonSyntheticExampleFramesArriveInOrder(t *testing.T) {
 	if first > 75 {
 		t.Fatalf("first decoded frame is %d: the viewer came too late to check order", first)
 	}
-	for want := first + 1; want < 90; want++ {
-		if n := bgrNumber(dec.Next(t, 5*time.Second), w, h); n != want {
-			t.Fatalf("decoded frame %d after %d, want %d (order or loss)", n, want-1, want)
+	// In order; a frame may be missing only if the server counted it as
+	// dropped (its encoder behind, on a loaded machine).
+	missing := 0
+	for prev := first; prev < 89; {
+		n := bgrNumber(dec.Next(t, 5*time.Second), w, h)
+		if n <= prev {
+			t.Fatalf("decoded frame %d after %d: out of order", n, prev)
 		}
+		missing += int(n - prev - 1)
+		prev = n
 	}
 	py.wait(t, 15*time.Second)
+	var dropped uint64
+	for _, in := range srv.Streams() {
+		dropped += in.Stats.Dropped
+	}
+	if uint64(missing) > dropped {
+		t.Fatalf("%d frames missing, but the server dropped only %d", missing, dropped)
+	}
 }
 
 // TestPythonPublishes1080pOverUnixSocket measures how many 1920x1080 bgr24

@@ -35,6 +35,8 @@ type Mount struct {
 	slow    uint64        // viewers disconnected because their write queue overflowed
 	bytes   atomic.Uint64 // H.264 bytes written, before RTP headers
 
+	gate setupGate // one session at a time between SETUP and PLAY
+
 	mu       sync.Mutex // guards the RTP timeline and the packetiser
 	enc      *rtph264.Encoder
 	started  bool      // a frame has been written

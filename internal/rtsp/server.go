@@ -179,6 +179,7 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if res := h.admit(ctx.Session, ctx.Path); res != nil {
 		return res, nil, nil
 	}
+	m.gate.enter(ctx.Session)
 	return &base.Response{StatusCode: base.StatusOK}, m.stream, nil
 }
 
@@ -187,6 +188,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	if m == nil {
 		return notFound(ctx.Path), nil
 	}
+	m.gate.leave(ctx.Session)
 	h.log.Info("viewer playing", "path", ctx.Path, "remote", ctx.Conn.NetConn().RemoteAddr(),
 		"transport", ctx.Session.Transport().Protocol)
 	m.viewerJoined(ctx.Session)
@@ -196,6 +198,9 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	h.release(ctx.Session)
 	m := (*Server)(h).lookup(ctx.Session.Path())
+	if m != nil {
+		m.gate.leave(ctx.Session)
+	}
 	if m != nil && m.viewerLeft(ctx.Session) {
 		h.log.Info("viewer left", "path", m.path, "viewers", m.Viewers(), "reason", ctx.Error)
 	}
