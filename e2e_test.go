@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -82,32 +81,14 @@ func servePattern(t *testing.T, srv *framecast.Server, path string, w, h int, fp
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		p := testsrc.New(w, h)
-		buf := make([]byte, p.FrameSize())
-		tick := time.NewTicker(time.Duration(float64(time.Second) / fps))
-		defer tick.Stop()
-		for n := uint32(0); ; n++ {
-			p.Draw(buf, n, time.Now())
-			if err := st.WriteFrame(buf); err != nil {
-				t.Error(err)
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		st.Close()
+	t.Cleanup(func() { st.Close() }) // after the writer stops: cleanups run last first
+	p := testsrc.New(w, h)
+	buf := make([]byte, p.FrameSize())
+	var n uint32
+	testkit.Every(t, time.Duration(float64(time.Second)/fps), func() error {
+		p.Draw(buf, n, time.Now())
+		n++
+		return st.WriteFrame(buf)
 	})
 	return st
 }

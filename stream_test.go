@@ -1,14 +1,12 @@
 package framecast_test
 
 import (
-	"context"
 	"errors"
 	"image"
 	"image/color"
 	"math"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -87,26 +85,7 @@ func TestEncoderBehindDropsOldestFrameAndCountsIt(t *testing.T) {
 
 // writeUntil calls write every 33 ms until the test ends.
 func writeUntil(t *testing.T, write func() error) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(33 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			if err := write(); err != nil {
-				t.Error(err)
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(func() { cancel(); wg.Wait() })
+	testkit.Every(t, 33*time.Millisecond, write)
 }
 
 // TestWriteImageColoursDecode publishes image.Image values of each supported

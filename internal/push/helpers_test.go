@@ -17,6 +17,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // SPS and PPS of x264 (ultrafast, zerolatency) at 160x120: a receiver
@@ -111,25 +113,9 @@ func (s *source) frame() {
 
 // run sends frames at the source's rate until the test ends.
 func (s *source) run(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(time.Duration(float64(time.Second) / s.fps))
-		defer tick.Stop()
-		for {
-			s.frame()
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
+	testkit.Every(t, time.Duration(float64(time.Second)/s.fps), func() error {
+		s.frame()
+		return nil
 	})
 }
 

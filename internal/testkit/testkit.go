@@ -184,6 +184,32 @@ func (f *Frames) Stop() {
 	}
 }
 
+// Every calls f now and then every period, from a goroutine of its own,
+// until f returns an error (reported with t.Error) or the test ends; the
+// test's cleanup waits for the goroutine.
+func Every(t testing.TB, period time.Duration, f func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(period)
+		defer tick.Stop()
+		for {
+			if err := f(); err != nil {
+				t.Error(err)
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+}
+
 // Command is exec.CommandContext for a tool the test needs.
 func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, name, args...)

@@ -96,36 +96,18 @@ func servePattern(t *testing.T, srv *framecast.Server, path string, w, h int, fp
 		t.Fatal(err)
 	}
 	d := &drawn{times: make(map[uint32]time.Time)}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		p := testsrc.New(w, h)
-		buf := make([]byte, p.FrameSize())
-		tick := time.NewTicker(time.Duration(float64(time.Second) / fps))
-		defer tick.Stop()
-		for n := uint32(0); ; n++ {
-			now := time.Now()
-			p.Draw(buf, n, now)
-			d.mu.Lock()
-			d.times[n&(1<<testsrc.StampBits-1)] = now
-			d.mu.Unlock()
-			if err := st.WriteFrame(buf); err != nil {
-				t.Error(err)
-				return
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-tick.C:
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		st.Close()
+	t.Cleanup(func() { st.Close() }) // after the writer stops: cleanups run last first
+	p := testsrc.New(w, h)
+	buf := make([]byte, p.FrameSize())
+	var n uint32
+	testkit.Every(t, time.Duration(float64(time.Second)/fps), func() error {
+		now := time.Now()
+		p.Draw(buf, n, now)
+		d.mu.Lock()
+		d.times[n&(1<<testsrc.StampBits-1)] = now
+		d.mu.Unlock()
+		n++
+		return st.WriteFrame(buf)
 	})
 	return d
 }
