@@ -322,7 +322,8 @@ func targets(s *summary, r *results) []target {
 		ok := false
 		if top != nil {
 			ok = top.OK
-			m = fmt.Sprintf("%d of 1000 playing, %d lost packets, %d ended, held %.0f s", top.Playing, top.Lost, top.Ended, top.HoldSeconds)
+			m = fmt.Sprintf("%d of 1000 playing, %d lost packets, %d ended, %.1f frames/s per viewer, held %.0f s",
+				top.Playing, top.Lost, top.Ended, top.FPSPerViewer, top.HoldSeconds)
 		}
 		out = append(out, target{"1000 TCP viewers at 720p30", "no loss", m, yesNo(ok)})
 	} else {

@@ -43,7 +43,7 @@ func (g *setupGate) enter(ss *gortsplib.ServerSession) {
 		case <-deadline.C:
 			g.mu.Lock()
 			if g.done == done {
-				g.owner = nil
+				g.owner, g.done = nil, nil
 				close(done)
 			}
 			g.mu.Unlock()
@@ -57,5 +57,6 @@ func (g *setupGate) leave(ss *gortsplib.ServerSession) {
 	if g.owner == ss {
 		g.owner = nil
 		close(g.done)
+		g.done = nil // so that a waiter's timeout does not close it again
 	}
 }
