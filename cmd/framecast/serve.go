@@ -383,7 +383,7 @@ func printWatch(w io.Writer, base, path, what string) {
 	fmt.Fprintf(w, `
 Serving %s at %s
 Watch it with:
-  ffplay -rtsp_transport tcp -fflags nobuffer -flags low_delay %s
+  ffplay -rtsp_transport tcp -flags low_delay -analyzeduration 0 -probesize 32 %s
   vlc --network-caching=200 %s
   gst-launch-1.0 rtspsrc location=%s latency=100 ! rtph264depay ! avdec_h264 ! videoconvert ! autovideosink
   python3 -c 'import cv2; c = cv2.VideoCapture("%s"); ok, f = c.read(); print(ok, f.shape)'
