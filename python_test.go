@@ -311,7 +311,10 @@ func TestPythonSyntheticExampleFramesArriveInOrder(t *testing.T) {
 	missing := 0
 	for prev := first; prev < 89; {
 		n := bgrNumber(dec.Next(t, 5*time.Second), w, h)
-		if n <= prev {
+		if n == prev {
+			continue // the last picture again, as an IDR for a joining viewer
+		}
+		if n < prev {
 			t.Fatalf("decoded frame %d after %d: out of order", n, prev)
 		}
 		missing += int(n - prev - 1)
