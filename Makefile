@@ -40,6 +40,7 @@ run: build
 vet:
 	@out=$$(gofmt -l .); if [ -n "$$out" ]; then echo "gofmt needed on:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	CGO_ENABLED=0 $(GO) build ./publisher ./pixfmt ./internal/ingest
 
 # -p 1: one package at a time, so that the end-to-end tests' encoders and
 # decoders do not compete for the two cores with another package's.

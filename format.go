@@ -4,29 +4,30 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/framecast/framecast/internal/yuv"
+	"github.com/framecast/framecast/pixfmt"
 )
 
-// PixelFormat is the layout of a raw frame, named as ffmpeg's -pix_fmt names it.
-type PixelFormat = yuv.Format
+// PixelFormat is the layout of a raw frame, named as ffmpeg's -pix_fmt names
+// it. It is package pixfmt's, which also holds the layout rules.
+type PixelFormat = pixfmt.PixelFormat
 
 // The pixel formats a stream accepts. Every one is converted to I420 by libyuv
 // (BT.601, limited range) before encoding.
 const (
-	BGR24   = yuv.BGR24   // B, G, R bytes per pixel: OpenCV's default
-	RGB24   = yuv.RGB24   // R, G, B bytes per pixel
-	BGRA    = yuv.BGRA    // B, G, R, A bytes per pixel
-	RGBA    = yuv.RGBA    // R, G, B, A bytes per pixel: image.RGBA's layout
-	Gray    = yuv.Gray    // one luma byte per pixel
-	YUV420P = yuv.YUV420P // I420: a Y plane, then U, then V at half size
-	NV12    = yuv.NV12    // a Y plane, then interleaved U, V at half size
-	YUYV422 = yuv.YUYV422 // packed Y0 U Y1 V
+	BGR24   = pixfmt.BGR24   // B, G, R bytes per pixel: OpenCV's default
+	RGB24   = pixfmt.RGB24   // R, G, B bytes per pixel
+	BGRA    = pixfmt.BGRA    // B, G, R, A bytes per pixel
+	RGBA    = pixfmt.RGBA    // R, G, B, A bytes per pixel: image.RGBA's layout
+	Gray    = pixfmt.Gray    // one luma byte per pixel
+	YUV420P = pixfmt.YUV420P // I420: a Y plane, then U, then V at half size
+	NV12    = pixfmt.NV12    // a Y plane, then interleaved U, V at half size
+	YUYV422 = pixfmt.YUYV422 // packed Y0 U Y1 V
 )
 
 // ParsePixelFormat returns the pixel format named by ffmpeg's -pix_fmt name,
-// e.g. "bgr24".
+// e.g. "bgr24": pixfmt.Parse.
 func ParsePixelFormat(name string) (PixelFormat, error) {
-	return yuv.ParseFormat(name)
+	return pixfmt.Parse(name)
 }
 
 // Format describes the frames a producer writes to a stream.
@@ -35,8 +36,8 @@ type Format struct {
 	// Width and Height in pixels. H.264 in 4:2:0 needs both even.
 	Width, Height int
 	// Stride is the byte length of one row of the first plane; 0 means
-	// tightly packed rows. Planar formats' chroma rows follow the rules of
-	// the internal converter: see FrameSize.
+	// tightly packed rows. Planar formats' chroma rows follow package
+	// pixfmt's layout rules.
 	Stride int
 	// FPS is the nominal frame rate, used for rate control and the GOP
 	// length; 0 means 30. Frames may still arrive at any rate: their
@@ -47,9 +48,10 @@ type Format struct {
 	Encoder *EncoderConfig
 }
 
-// FrameSize is the byte size of one tightly packed frame of f.
+// FrameSize is the byte size of one frame of f with every plane whole: the
+// tight size when Stride is 0 (pixfmt's FrameSize).
 func (f Format) FrameSize() int {
-	return f.PixelFormat.FrameSize(f.Width, f.Height)
+	return f.PixelFormat.FrameSize(f.Width, f.Height, f.Stride)
 }
 
 func (f Format) withDefaults() Format {
@@ -60,8 +62,8 @@ func (f Format) withDefaults() Format {
 }
 
 func (f Format) validate() error {
-	if f.PixelFormat < BGR24 || f.PixelFormat > YUYV422 {
-		return fmt.Errorf("unknown pixel format %d", int(f.PixelFormat))
+	if !f.PixelFormat.Valid() {
+		return fmt.Errorf("%w %d", pixfmt.ErrUnknown, int(f.PixelFormat))
 	}
 	if f.Width <= 0 || f.Height <= 0 || f.Width%2 != 0 || f.Height%2 != 0 {
 		return fmt.Errorf("size %dx%d: width and height must be positive and even", f.Width, f.Height)
@@ -69,9 +71,8 @@ func (f Format) validate() error {
 	if f.FPS <= 0 || f.FPS > 1000 || math.IsNaN(f.FPS) {
 		return fmt.Errorf("frame rate %g: want more than 0 and at most 1000", f.FPS)
 	}
-	if f.Stride != 0 && f.Stride < f.PixelFormat.MinStride(f.Width) {
-		return fmt.Errorf("stride %d is less than a %s row of %d pixels (%d bytes)",
-			f.Stride, f.PixelFormat, f.Width, f.PixelFormat.MinStride(f.Width))
+	if err := pixfmt.CheckStride(f.PixelFormat, f.Width, f.Stride); err != nil {
+		return err
 	}
 	return nil
 }

@@ -54,7 +54,7 @@ func dialPublisher(t testing.TB, address, path string, f framecast.Format) *publ
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pub, err := publisher.Dial(ctx, address, path, f)
+	pub, err := publisher.Dial(ctx, address, path, publisherFormat(f))
 	if err != nil {
 		t.Fatalf("dial %s%s: %v", address, path, err)
 	}
@@ -603,7 +603,7 @@ func TestIngestSecondProducerOnSamePathGetsPathInUse(t *testing.T) {
 	first := dialPublisher(t, addr, "/cam", f)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	_, err := publisher.Dial(ctx, addr, "/cam", f)
+	_, err := publisher.Dial(ctx, addr, "/cam", publisherFormat(f))
 	var e *publisher.Error
 	want := fmt.Sprintf("path /cam already has a producer (from %s)", first.LocalAddr())
 	if !errors.As(err, &e) || e.Code != publisher.CodePathInUse || !e.Fatal || e.Message != want {
@@ -617,7 +617,7 @@ func TestIngestSecondProducerOnSamePathGetsPathInUse(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = publisher.Dial(ctx, addr, "/go", f)
+	_, err = publisher.Dial(ctx, addr, "/go", publisherFormat(f))
 	if !errors.As(err, &e) || e.Code != publisher.CodePathInUse || e.Message != "path /go already has a producer (from the Go API)" {
 		t.Fatalf("Dial on a path of the Go API: %v", err)
 	}
@@ -831,7 +831,7 @@ func BenchmarkIngest1080p(b *testing.B) {
 					if err := pub.WriteFrame(frame); err != nil {
 						b.Fatal(err)
 					}
-					if err := pub.SetFormat(f); err != nil {
+					if err := pub.SetFormat(publisherFormat(f)); err != nil {
 						b.Fatal(err)
 					}
 				}

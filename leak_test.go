@@ -77,7 +77,7 @@ func TestNoLeaksWhenViewersAndProducersComeAndGo(t *testing.T) {
 			w = st
 		} else {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			pub, err := publisher.Dial(ctx, "tcp://"+ingestAddr.String(), "/cam", f)
+			pub, err := publisher.Dial(ctx, "tcp://"+ingestAddr.String(), "/cam", publisherFormat(f))
 			cancel()
 			if err != nil {
 				t.Fatal(err)

@@ -466,7 +466,7 @@ func dialErr(t *testing.T, address, path string, opts ...publisher.Option) error
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	pub, err := publisher.Dial(ctx, address, path, framecast.Format{PixelFormat: framecast.Gray, Width: 64, Height: 48}, opts...)
+	pub, err := publisher.Dial(ctx, address, path, publisher.Format{PixelFormat: framecast.Gray, Width: 64, Height: 48}, opts...)
 	if err == nil {
 		pub.Close()
 	}

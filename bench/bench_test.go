@@ -164,7 +164,7 @@ func BenchmarkIngestServer(b *testing.B) {
 		b.Fatal(err)
 	}
 	pub, err := publisher.Dial(context.Background(), addr, "/bench",
-		framecast.Format{PixelFormat: framecast.BGR24, Width: w, Height: h, FPS: 30})
+		publisher.Format{PixelFormat: framecast.BGR24, Width: w, Height: h, FPS: 30})
 	if err != nil {
 		b.Fatal(err)
 	}

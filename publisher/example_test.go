@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/pixfmt"
 	"github.com/framecast/framecast/publisher"
 )
 
@@ -35,7 +36,7 @@ func Example() {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	f := framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480, FPS: 30}
+	f := publisher.Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480, FPS: 30}
 	pub, err := publisher.Dial(ctx, address, "/cam", f)
 	if err != nil {
 		log.Fatal(err)
@@ -66,7 +67,7 @@ func Example_wrongSize() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	pub, err := publisher.Dial(ctx, address, "/cam",
-		framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480})
+		publisher.Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -88,7 +89,7 @@ func ExamplePublisher_WriteFrameAt() {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	f := framecast.Format{PixelFormat: framecast.Gray, Width: 320, Height: 240, FPS: 10}
+	f := publisher.Format{PixelFormat: pixfmt.Gray, Width: 320, Height: 240, FPS: 10}
 	pub, err := publisher.Dial(ctx, address, "/camera", f)
 	if err != nil {
 		log.Fatal(err)
@@ -111,7 +112,7 @@ func ExampleDial_pathInUse() {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	f := framecast.Format{PixelFormat: framecast.Gray, Width: 320, Height: 240}
+	f := publisher.Format{PixelFormat: pixfmt.Gray, Width: 320, Height: 240}
 	first, err := publisher.Dial(ctx, address, "/cam", f)
 	if err != nil {
 		log.Fatal(err)
@@ -132,7 +133,7 @@ func ExamplePublisher_SetFormat() {
 	defer srv.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	small := framecast.Format{PixelFormat: framecast.BGR24, Width: 320, Height: 240, FPS: 30}
+	small := publisher.Format{PixelFormat: pixfmt.BGR24, Width: 320, Height: 240, FPS: 30}
 	pub, err := publisher.Dial(ctx, address, "/cam", small)
 	if err != nil {
 		log.Fatal(err)
@@ -141,7 +142,7 @@ func ExamplePublisher_SetFormat() {
 	pub.WriteFrame(make([]byte, small.FrameSize()))
 	large := small
 	large.Width, large.Height = 1280, 720
-	large.Encoder = &framecast.EncoderConfig{BitrateKbps: 3000}
+	large.Encoder = &publisher.EncoderConfig{BitrateKbps: 3000}
 	if err := pub.SetFormat(large); err != nil {
 		log.Fatal(err)
 	}

@@ -4,12 +4,13 @@
 // server converts, encodes and serves the frames at rtsp://HOST:8554/PATH.
 //
 //	pub, err := publisher.Dial(ctx, "tcp://127.0.0.1:8555", "/cam",
-//		framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480, FPS: 30})
+//		publisher.Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480, FPS: 30})
 //	for { err = pub.WriteFrame(pixels) }
 //	err = pub.Close()
 //
 // Pixels are sent straight from the caller's slice with one writev per
-// frame: no copy, no allocation.
+// frame: no copy, no allocation. The package is pure Go and does not link
+// the server: it builds with CGO_ENABLED=0.
 package publisher
 
 import (
@@ -23,7 +24,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/framecast/framecast"
 	"github.com/framecast/framecast/internal/ingest"
 )
 
@@ -97,7 +97,7 @@ type Publisher struct {
 
 	wmu    sync.Mutex // serialises writes; guards the fields below
 	w      *ingest.Writer
-	f      framecast.Format
+	f      Format
 	closed bool
 
 	r    *ingest.Reader // owned by Dial, then by readLoop
@@ -124,7 +124,7 @@ type Publisher struct {
 // ctx bounds the connection and the handshake. Errors the server reports
 // are *Error: CodePathInUse when another producer publishes path,
 // CodeBadFormat for a format it does not take, and so on.
-func Dial(ctx context.Context, address, path string, f framecast.Format, opts ...Option) (*Publisher, error) {
+func Dial(ctx context.Context, address, path string, f Format, opts ...Option) (*Publisher, error) {
 	var cfg config
 	for _, o := range opts {
 		o(&cfg)
@@ -175,7 +175,7 @@ func parseAddress(address string) (network, addr string, err error) {
 }
 
 // toWire turns f into a FORMAT and checks it as the server does.
-func toWire(f framecast.Format) (ingest.Format, error) {
+func toWire(f Format) (ingest.Format, error) {
 	fps := f.FPS
 	if fps == 0 {
 		fps = 30
@@ -188,8 +188,8 @@ func toWire(f framecast.Format) (ingest.Format, error) {
 		return bad("frame rate %g: want from 1/%d to %d frames per second", fps, ingest.MaxFPS, ingest.MaxFPS)
 	}
 	inRange := func(v int) bool { return v >= 0 && v <= math.MaxUint32 }
-	if !inRange(f.Width) || !inRange(f.Height) || !inRange(f.Stride) || f.PixelFormat < 0 || f.PixelFormat > math.MaxUint8 {
-		return bad("size %dx%d, stride %d or pixel format %d out of range", f.Width, f.Height, f.Stride, int(f.PixelFormat))
+	if !inRange(f.Width) || !inRange(f.Height) || !inRange(f.Stride) {
+		return bad("size %dx%d or stride %d out of range", f.Width, f.Height, f.Stride)
 	}
 	wf := ingest.Format{
 		PixelFormat: f.PixelFormat, Width: uint32(f.Width), Height: uint32(f.Height), Stride: uint32(f.Stride),
@@ -352,7 +352,7 @@ func (p *Publisher) news() error {
 func (p *Publisher) Path() string { return p.path }
 
 // Format is the format of the frames the server expects now.
-func (p *Publisher) Format() framecast.Format {
+func (p *Publisher) Format() Format {
 	p.wmu.Lock()
 	defer p.wmu.Unlock()
 	return p.f
@@ -423,7 +423,7 @@ func (p *Publisher) writeFailed(err error) error {
 // refuses is an *Error with CodeBadFormat; the previous format stays and
 // the connection goes on. Errors about earlier frames stay queued for the
 // next WriteFrame or Close.
-func (p *Publisher) SetFormat(f framecast.Format) error {
+func (p *Publisher) SetFormat(f Format) error {
 	wf, err := toWire(f)
 	if err != nil {
 		return err

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/framecast/framecast"
 	"github.com/framecast/framecast/internal/ingest"
+	"github.com/framecast/framecast/pixfmt"
 	"github.com/framecast/framecast/publisher"
 )
 
@@ -103,7 +103,7 @@ type dialResult struct {
 	err error
 }
 
-func dialAsync(address string, f framecast.Format, opts ...publisher.Option) chan dialResult {
+func dialAsync(address string, f publisher.Format, opts ...publisher.Option) chan dialResult {
 	ch := make(chan dialResult, 1)
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -123,10 +123,10 @@ func (r dialResult) get(t *testing.T) *publisher.Publisher {
 	return r.p
 }
 
-var gray = framecast.Format{PixelFormat: framecast.Gray, Width: 4, Height: 2, FPS: 30}
+var gray = publisher.Format{PixelFormat: pixfmt.Gray, Width: 4, Height: 2, FPS: 30}
 
 // connect dials the fake server and answers the handshake.
-func connect(t *testing.T, f framecast.Format, opts ...publisher.Option) (*publisher.Publisher, *fakeConn, ingest.Hello, ingest.Format) {
+func connect(t *testing.T, f publisher.Format, opts ...publisher.Option) (*publisher.Publisher, *fakeConn, ingest.Hello, ingest.Format) {
 	t.Helper()
 	fake, addr := newFake(t)
 	res := dialAsync(addr, f, opts...)
@@ -146,13 +146,13 @@ func connect(t *testing.T, f framecast.Format, opts ...publisher.Option) (*publi
 }
 
 func TestDialSendsHelloAndFormatAsTheSpecSays(t *testing.T) {
-	f := framecast.Format{PixelFormat: framecast.NV12, Width: 1920, Height: 1080, Stride: 2048, FPS: 29.97,
-		Encoder: &framecast.EncoderConfig{BitrateKbps: 4000, GOP: 60, Preset: "veryfast"}}
+	f := publisher.Format{PixelFormat: pixfmt.NV12, Width: 1920, Height: 1080, Stride: 2048, FPS: 29.97,
+		Encoder: &publisher.EncoderConfig{BitrateKbps: 4000, GOP: 60, Preset: "veryfast"}}
 	_, _, h, wf := connect(t, f, publisher.WithToken("s3cret"))
 	if h != (ingest.Hello{Version: 1, Path: "/cam", Token: "s3cret"}) {
 		t.Errorf("HELLO %+v", h)
 	}
-	want := ingest.Format{PixelFormat: framecast.NV12, Width: 1920, Height: 1080, Stride: 2048, FPSNum: 30000, FPSDen: 1001,
+	want := ingest.Format{PixelFormat: pixfmt.NV12, Width: 1920, Height: 1080, Stride: 2048, FPSNum: 30000, FPSDen: 1001,
 		Options: ingest.Options{BitrateKbps: 4000, GOP: 60, Preset: "veryfast"}}
 	if wf != want {
 		t.Errorf("FORMAT %+v, want %+v", wf, want)
@@ -180,17 +180,17 @@ func TestDialRefusesWhatTheServerWouldRefuse(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
 		name, address, path string
-		f                   framecast.Format
+		f                   publisher.Format
 		code                publisher.Code
 		want                string
 	}{
-		{"odd width", addr, "/cam", framecast.Format{PixelFormat: framecast.BGR24, Width: 641, Height: 480}, publisher.CodeBadFormat, "size 641x480"},
-		{"too fast", addr, "/cam", framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480, FPS: 2000}, publisher.CodeBadFormat, "frame rate 2000"},
-		{"negative size", addr, "/cam", framecast.Format{PixelFormat: framecast.BGR24, Width: -2, Height: 480}, publisher.CodeBadFormat, "out of range"},
-		{"bitrate and crf", addr, "/cam", framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480,
-			Encoder: &framecast.EncoderConfig{BitrateKbps: 1, CRF: 20}}, publisher.CodeBadFormat, "bitrate and crf exclude each other"},
-		{"bad preset", addr, "/cam", framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480,
-			Encoder: &framecast.EncoderConfig{Preset: "ultra fast"}}, publisher.CodeBadFormat, `option preset="ultra fast"`},
+		{"odd width", addr, "/cam", publisher.Format{PixelFormat: pixfmt.BGR24, Width: 641, Height: 480}, publisher.CodeBadFormat, "size 641x480"},
+		{"too fast", addr, "/cam", publisher.Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480, FPS: 2000}, publisher.CodeBadFormat, "frame rate 2000"},
+		{"negative size", addr, "/cam", publisher.Format{PixelFormat: pixfmt.BGR24, Width: -2, Height: 480}, publisher.CodeBadFormat, "out of range"},
+		{"bitrate and crf", addr, "/cam", publisher.Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480,
+			Encoder: &publisher.EncoderConfig{BitrateKbps: 1, CRF: 20}}, publisher.CodeBadFormat, "bitrate and crf exclude each other"},
+		{"bad preset", addr, "/cam", publisher.Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480,
+			Encoder: &publisher.EncoderConfig{Preset: "ultra fast"}}, publisher.CodeBadFormat, `option preset="ultra fast"`},
 		{"bad path", addr, "cam", gray, publisher.CodeBadHello, `path "cam"`},
 	} {
 		_, err := publisher.Dial(ctx, tc.address, tc.path, tc.f)
@@ -325,7 +325,7 @@ func TestLostConnectionIsAnError(t *testing.T) {
 
 func TestSetFormatWaitsForTheAnswer(t *testing.T) {
 	p, fc, _, _ := connect(t, gray)
-	vga := framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480, FPS: 25}
+	vga := publisher.Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480, FPS: 25}
 	go func() {
 		fc.error(t, ingest.CodeFrameSize, "an earlier frame") // about a frame sent before
 		if f := fc.format(t); f.Width != 640 || f.FPSNum != 25 {

@@ -248,7 +248,7 @@ func toYUV420P(ring [][]byte, w, h int) ([][]byte, error) {
 		if err := yuv.Convert(img, f, yuv.BGR24, 0); err != nil {
 			return nil, err
 		}
-		b := make([]byte, 0, yuv.YUV420P.FrameSize(w, h))
+		b := make([]byte, 0, yuv.YUV420P.FrameSize(w, h, 0))
 		for y := range h {
 			b = append(b, img.Y[y*img.StrideY:y*img.StrideY+w]...)
 		}
@@ -374,9 +374,9 @@ func roleGoPublisher(args []string) error {
 	ctx, cancel := untilSignal()
 	defer cancel()
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
-	pub, err := publisher.Dial(dctx, *addr, "/bench", framecast.Format{
+	pub, err := publisher.Dial(dctx, *addr, "/bench", publisher.Format{
 		PixelFormat: framecast.BGR24, Width: c.w, Height: c.h, FPS: 30,
-		Encoder: &framecast.EncoderConfig{BitrateKbps: c.bitrate, GOP: c.gop},
+		Encoder: &publisher.EncoderConfig{BitrateKbps: c.bitrate, GOP: c.gop},
 	})
 	dcancel()
 	if err != nil {

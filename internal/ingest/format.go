@@ -4,8 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strings"
 
-	"github.com/framecast/framecast/internal/yuv"
+	"github.com/framecast/framecast/pixfmt"
 )
 
 // Format is the FORMAT payload: the layout and rate of the frames that
@@ -13,14 +14,74 @@ import (
 // reserved byte, width, height, stride, fps_num and fps_den (u32 each), the
 // options (u16 length, ASCII) and two reserved bytes.
 //
-// The pixel format's wire code is its yuv.Format value: 1 bgr24, 2 rgb24,
-// 3 bgra, 4 rgba, 5 gray, 6 yuv420p, 7 nv12, 8 yuyv422.
+// The pixel format's wire code is the protocol's own (see PixelFormatCode):
+// 1 bgr24, 2 rgb24, 3 bgra, 4 rgba, 5 gray, 6 yuv420p, 7 nv12, 8 yuyv422.
 type Format struct {
-	PixelFormat    yuv.Format
+	PixelFormat    pixfmt.PixelFormat
 	Width, Height  uint32 // even, MinDimension…MaxDimension
 	Stride         uint32 // bytes per row of the first plane; 0 means tightly packed
 	FPSNum, FPSDen uint32 // nominal frame rate FPSNum/FPSDen, from 1/MaxFPS to MaxFPS
 	Options        Options
+}
+
+// pixelFormatCodes are the wire codes of the pixel formats, as
+// docs/ingest-protocol.md and the Python client spell them. They belong to
+// the protocol, not to package pixfmt: a code never changes once published.
+var pixelFormatCodes = [...]struct {
+	pf   pixfmt.PixelFormat
+	code uint8
+}{
+	{pixfmt.BGR24, 1},
+	{pixfmt.RGB24, 2},
+	{pixfmt.BGRA, 3},
+	{pixfmt.RGBA, 4},
+	{pixfmt.Gray, 5},
+	{pixfmt.YUV420P, 6},
+	{pixfmt.NV12, 7},
+	{pixfmt.YUYV422, 8},
+}
+
+// PixelFormatCode returns the wire code of pf; ok is false for a value
+// that is not a pixel format the protocol carries.
+func PixelFormatCode(pf pixfmt.PixelFormat) (code uint8, ok bool) {
+	for _, c := range pixelFormatCodes {
+		if c.pf == pf {
+			return c.code, true
+		}
+	}
+	return 0, false
+}
+
+// PixelFormatOf returns the pixel format whose wire code is code; ok is
+// false for a code the protocol does not define.
+func PixelFormatOf(code uint8) (pf pixfmt.PixelFormat, ok bool) {
+	for _, c := range pixelFormatCodes {
+		if c.code == code {
+			return c.pf, true
+		}
+	}
+	return 0, false
+}
+
+// wireCode is the code f's pixel format is written with: its wire code, or
+// for a value that is not a pixel format, the value itself (which the
+// server refuses), so that a test can send a code that does not exist.
+func (f *Format) wireCode() (int, bool) {
+	if code, ok := PixelFormatCode(f.PixelFormat); ok {
+		return int(code), true
+	}
+	return int(f.PixelFormat), false
+}
+
+// unknownPixelFormat is the error about a pixel format code that does not
+// exist; it lists the ones that do.
+func unknownPixelFormat(code int) *Error {
+	want := make([]string, len(pixelFormatCodes))
+	for i, c := range pixelFormatCodes {
+		want[i] = fmt.Sprintf("%d %v", c.code, c.pf)
+	}
+	return newError(CodeBadFormat, "unknown pixel format %d: want %s or %s", code,
+		strings.Join(want[:len(want)-1], ", "), want[len(want)-1])
 }
 
 // formatFixedSize is the size of a FORMAT payload without options.
@@ -34,15 +95,16 @@ func (f *Format) MarshalSize() int { return formatFixedSize + len(f.Options.Stri
 // 65535 bytes), not that the server will take it: see Validate.
 func (f *Format) MarshalTo(b []byte) (int, error) {
 	opts := f.Options.String()
-	if f.PixelFormat < 0 || f.PixelFormat > math.MaxUint8 || len(opts) > math.MaxUint16 {
+	code, _ := f.wireCode()
+	if code < 0 || code > math.MaxUint8 || len(opts) > math.MaxUint16 {
 		return 0, fmt.Errorf("ingest: FORMAT with pixel format %d or options of %d bytes cannot be written",
-			int(f.PixelFormat), len(opts))
+			code, len(opts))
 	}
 	n := formatFixedSize + len(opts)
 	if len(b) < n {
 		return 0, ErrShortBuffer
 	}
-	b[0] = byte(f.PixelFormat)
+	b[0] = byte(code)
 	b[1] = 0
 	binary.LittleEndian.PutUint32(b[2:], f.Width)
 	binary.LittleEndian.PutUint32(b[6:], f.Height)
@@ -78,7 +140,11 @@ func (f *Format) Unmarshal(b []byte) error {
 		return newError(CodeMalformed, "FORMAT has reserved bytes %02x and %02x%02x, want zeros", b[1], end[0], end[1])
 	}
 	var g Format
-	g.PixelFormat = yuv.Format(b[0])
+	pf, ok := PixelFormatOf(b[0])
+	if !ok {
+		return unknownPixelFormat(int(b[0]))
+	}
+	g.PixelFormat = pf
 	g.Width = binary.LittleEndian.Uint32(b[2:])
 	g.Height = binary.LittleEndian.Uint32(b[6:])
 	g.Stride = binary.LittleEndian.Uint32(b[10:])
@@ -115,8 +181,8 @@ func (f *Format) Validate() error {
 
 func (f *Format) validateFrame() error {
 	pf, w, h := f.PixelFormat, f.Width, f.Height
-	if pf < yuv.BGR24 || pf > yuv.YUYV422 {
-		return newError(CodeBadFormat, "unknown pixel format %d: want 1 bgr24, 2 rgb24, 3 bgra, 4 rgba, 5 gray, 6 yuv420p, 7 nv12 or 8 yuyv422", int(pf))
+	if code, ok := f.wireCode(); !ok {
+		return unknownPixelFormat(code)
 	}
 	if w%2 != 0 || h%2 != 0 || w < MinDimension || h < MinDimension || w > MaxDimension || h > MaxDimension {
 		return newError(CodeBadFormat, "size %dx%d: width and height must be even, from %d to %d", w, h, MinDimension, MaxDimension)
@@ -125,8 +191,8 @@ func (f *Format) validateFrame() error {
 	if num == 0 || den == 0 || num > MaxFPS*den || num*MaxFPS < den {
 		return newError(CodeBadFormat, "frame rate %d/%d: want from 1/%d to %d frames per second", num, den, MaxFPS, MaxFPS)
 	}
-	if row := uint32(pf.MinStride(int(w))); f.Stride != 0 && f.Stride < row {
-		return newError(CodeBadFormat, "stride %d is less than a %v row of %d pixels (%d bytes)", f.Stride, pf, w, row)
+	if err := pixfmt.CheckStride(pf, int(w), toInt(f.Stride)); err != nil {
+		return newError(CodeBadFormat, "%v", err)
 	}
 	if _, most := f.FrameSize(); most > MaxPixels {
 		return newError(CodeBadFormat, "frames of %v are %d bytes, more than the %d bytes of pixels a FRAME carries",
@@ -145,48 +211,28 @@ func (f *Format) describe() string {
 }
 
 // FrameSize returns the smallest and largest number of pixel bytes a FRAME
-// of f carries (the timestamp not included). Without a stride both are the
-// tight size of the spec's table. With one, the rows of the first plane are
-// Stride bytes apart: a packed format's last row may stop after its last
-// pixel or run to the full stride; yuv420p and nv12 frames hold every plane
-// whole, chroma strides being (Stride+1)/2 (yuv420p) and Stride rounded up
-// to even (nv12). The result is meaningful for a format whose pixel format
-// and size are valid.
+// of f carries (the timestamp not included): pixfmt's MinFrameSize and
+// FrameSize. Without a stride both are the tight size of the spec's table;
+// with one, a packed format's last row may stop after its last pixel or run
+// to the full stride, and yuv420p and nv12 frames hold every plane whole.
+// The result is meaningful for a format whose pixel format and size are
+// valid.
 func (f *Format) FrameSize() (least, most int64) {
-	w, h, s := int64(f.Width), int64(f.Height), int64(f.Stride)
-	if s == 0 {
-		n := int64(f.PixelFormat.FrameSize(int(w), int(h)))
-		return n, n
-	}
-	ch := (h + 1) / 2
-	switch f.PixelFormat {
-	case yuv.YUV420P:
-		n := s*h + 2*((s+1)/2)*ch
-		return n, n
-	case yuv.NV12:
-		n := s*h + ((s+1)&^1)*ch
-		return n, n
-	}
-	return s*(h-1) + int64(f.PixelFormat.MinStride(int(w))), s * h
+	pf, w, h, s := f.PixelFormat, toInt(f.Width), toInt(f.Height), toInt(f.Stride)
+	return int64(pf.MinFrameSize(w, h, s)), int64(pf.FrameSize(w, h, s))
 }
 
 // CheckFrameSize reports whether n pixel bytes are a frame of f. The error
-// is an *Error with code frame-size whose message names both sizes as the
-// converter does: "frame is 1000 bytes, want 921600 for bgr24 640x480".
+// is an *Error with code frame-size and pixfmt.CheckSize's message, which
+// names both sizes: "frame is 1000 bytes, want 921600 for bgr24 640x480".
 func (f *Format) CheckFrameSize(n int64) error {
-	least, most := f.FrameSize()
-	var want string
-	switch {
-	case n < least && least == most:
-		want = fmt.Sprint(least)
-	case n < least:
-		want = fmt.Sprintf("at least %d", least)
-	case n > most && least == most:
-		want = fmt.Sprintf("exactly %d", most)
-	case n > most:
-		want = fmt.Sprintf("at most %d", most)
-	default:
-		return nil
+	err := pixfmt.CheckSize(int(min(n, math.MaxInt)), f.PixelFormat, toInt(f.Width), toInt(f.Height), toInt(f.Stride))
+	if err != nil {
+		return newError(CodeFrameSize, "%v", err)
 	}
-	return newError(CodeFrameSize, "frame is %d bytes, want %s for %s", n, want, f.describe())
+	return nil
 }
+
+// toInt converts a wire size to an int, saturating where an int is 32 bits
+// (the size rules then see a frame too large to exist).
+func toInt(v uint32) int { return int(min(uint64(v), math.MaxInt)) }

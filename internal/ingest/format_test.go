@@ -5,20 +5,43 @@ import (
 	"encoding/binary"
 	"testing"
 
-	"github.com/framecast/framecast/internal/yuv"
+	"github.com/framecast/framecast/pixfmt"
 )
 
+// TestPixelFormatCodesAreTheSpecs pins the wire code of every pixel format
+// to docs/ingest-protocol.md (and clients/python's table): the codes are
+// the protocol's, whatever order package pixfmt declares its formats in.
 func TestPixelFormatCodesAreTheSpecs(t *testing.T) {
-	for code, f := range map[uint8]yuv.Format{1: yuv.BGR24, 2: yuv.RGB24, 3: yuv.BGRA, 4: yuv.RGBA,
-		5: yuv.Gray, 6: yuv.YUV420P, 7: yuv.NV12, 8: yuv.YUYV422} {
-		if int(f) != int(code) {
-			t.Errorf("%v has wire code %d, want %d", f, int(f), code)
+	spec := map[pixfmt.PixelFormat]uint8{pixfmt.BGR24: 1, pixfmt.RGB24: 2, pixfmt.BGRA: 3, pixfmt.RGBA: 4,
+		pixfmt.Gray: 5, pixfmt.YUV420P: 6, pixfmt.NV12: 7, pixfmt.YUYV422: 8}
+	for _, pf := range pixfmt.All() {
+		code, ok := PixelFormatCode(pf)
+		if want, inSpec := spec[pf]; !ok || !inSpec || code != want {
+			t.Errorf("%v has wire code %d (%v), want %d (in the spec: %v)", pf, code, ok, want, inSpec)
 		}
+		if got, ok := PixelFormatOf(code); !ok || got != pf {
+			t.Errorf("wire code %d is %v (%v), want %v", code, got, ok, pf)
+		}
+		b := mustMarshal(t, &Format{PixelFormat: pf, Width: 2, Height: 2, FPSNum: 1, FPSDen: 1})
+		if b[0] != spec[pf] {
+			t.Errorf("FORMAT of %v starts with %d, want %d", pf, b[0], spec[pf])
+		}
+	}
+	if len(spec) != len(pixfmt.All()) {
+		t.Errorf("the spec has %d pixel formats, pixfmt %d", len(spec), len(pixfmt.All()))
+	}
+	for _, code := range []uint8{0, 9, 255} {
+		if pf, ok := PixelFormatOf(code); ok {
+			t.Errorf("wire code %d is %v, want no pixel format", code, pf)
+		}
+	}
+	if code, ok := PixelFormatCode(0); ok {
+		t.Errorf("PixelFormat(0) has wire code %d", code)
 	}
 }
 
 func TestFormatMarshalsSpecExample(t *testing.T) {
-	f := Format{PixelFormat: yuv.BGR24, Width: 640, Height: 480, FPSNum: 30, FPSDen: 1}
+	f := Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480, FPSNum: 30, FPSDen: 1}
 	if b := mustMarshal(t, &f); !bytes.Equal(b, specFormat[HeaderSize:]) {
 		t.Errorf("FORMAT payload = % x, want % x", b, specFormat[HeaderSize:])
 	}
@@ -30,10 +53,10 @@ func TestFormatMarshalsSpecExample(t *testing.T) {
 
 func TestFormatRoundTrip(t *testing.T) {
 	for _, f := range []Format{
-		{PixelFormat: yuv.NV12, Width: 1920, Height: 1080, Stride: 2048, FPSNum: 30000, FPSDen: 1001,
+		{PixelFormat: pixfmt.NV12, Width: 1920, Height: 1080, Stride: 2048, FPSNum: 30000, FPSDen: 1001,
 			Options: Options{BitrateKbps: 4000, GOP: 60, Preset: "veryfast", Tune: "zerolatency,fastdecode", Profile: "main", Threads: 2}},
-		{PixelFormat: yuv.Gray, Width: 2, Height: 2, FPSNum: 1, FPSDen: 1000, Options: Options{CRF: 23.5}},
-		{PixelFormat: yuv.YUYV422, Width: 8192, Height: 8192, FPSNum: 1000, FPSDen: 1},
+		{PixelFormat: pixfmt.Gray, Width: 2, Height: 2, FPSNum: 1, FPSDen: 1000, Options: Options{CRF: 23.5}},
+		{PixelFormat: pixfmt.YUYV422, Width: 8192, Height: 8192, FPSNum: 1000, FPSDen: 1},
 	} {
 		var got Format
 		if err := got.Unmarshal(mustMarshal(t, &f)); err != nil || got != f {
@@ -91,32 +114,33 @@ func TestFormatUnmarshalErrors(t *testing.T) {
 	}
 }
 
-// TestFrameSizeIsWhatTheConverterTakes checks FrameSize against the spec's
-// table and against yuv.Convert, which must take the smallest and the
-// largest frame and refuse one byte less (and, without a stride, one more).
-func TestFrameSizeIsWhatTheConverterTakes(t *testing.T) {
+// TestFrameSizeIsTheSpecs checks FrameSize against the spec's table, and
+// that CheckFrameSize takes the smallest and the largest frame and refuses
+// one byte less and one more. (internal/yuv checks that the converter takes
+// the same frames.)
+func TestFrameSizeIsTheSpecs(t *testing.T) {
 	const w, h = 6, 4 // cw 3, ch 2
 	for _, tc := range []struct {
-		pf           yuv.Format
+		pf           pixfmt.PixelFormat
 		stride       uint32
 		least, most  int64
 		describeWant string
 	}{
-		{yuv.BGR24, 0, w * h * 3, w * h * 3, "bgr24 6x4"},
-		{yuv.RGB24, 0, 72, 72, "rgb24 6x4"},
-		{yuv.BGRA, 0, w * h * 4, w * h * 4, "bgra 6x4"},
-		{yuv.RGBA, 0, 96, 96, "rgba 6x4"},
-		{yuv.Gray, 0, w * h, w * h, "gray 6x4"},
-		{yuv.YUV420P, 0, w*h + 2*3*2, w*h + 2*3*2, "yuv420p 6x4"},
-		{yuv.NV12, 0, 36, 36, "nv12 6x4"},
-		{yuv.YUYV422, 0, 3 * 4 * h, 3 * 4 * h, "yuyv422 6x4"},
-		{yuv.BGR24, 20, 20*3 + 18, 20 * 4, "bgr24 6x4 with stride 20"},
-		{yuv.BGRA, 32, 32*3 + 24, 32 * 4, "bgra 6x4 with stride 32"},
-		{yuv.Gray, 7, 7*3 + 6, 7 * 4, "gray 6x4 with stride 7"},
-		{yuv.YUYV422, 13, 13*3 + 12, 13 * 4, "yuyv422 6x4 with stride 13"},
-		{yuv.YUV420P, 7, 7*4 + 2*4*2, 7*4 + 2*4*2, "yuv420p 6x4 with stride 7"},
-		{yuv.NV12, 7, 7*4 + 8*2, 7*4 + 8*2, "nv12 6x4 with stride 7"},
-		{yuv.NV12, 8, 8*4 + 8*2, 8*4 + 8*2, "nv12 6x4 with stride 8"},
+		{pixfmt.BGR24, 0, w * h * 3, w * h * 3, "bgr24 6x4"},
+		{pixfmt.RGB24, 0, 72, 72, "rgb24 6x4"},
+		{pixfmt.BGRA, 0, w * h * 4, w * h * 4, "bgra 6x4"},
+		{pixfmt.RGBA, 0, 96, 96, "rgba 6x4"},
+		{pixfmt.Gray, 0, w * h, w * h, "gray 6x4"},
+		{pixfmt.YUV420P, 0, w*h + 2*3*2, w*h + 2*3*2, "yuv420p 6x4"},
+		{pixfmt.NV12, 0, 36, 36, "nv12 6x4"},
+		{pixfmt.YUYV422, 0, 3 * 4 * h, 3 * 4 * h, "yuyv422 6x4"},
+		{pixfmt.BGR24, 20, 20*3 + 18, 20 * 4, "bgr24 6x4 with stride 20"},
+		{pixfmt.BGRA, 32, 32*3 + 24, 32 * 4, "bgra 6x4 with stride 32"},
+		{pixfmt.Gray, 7, 7*3 + 6, 7 * 4, "gray 6x4 with stride 7"},
+		{pixfmt.YUYV422, 13, 13*3 + 12, 13 * 4, "yuyv422 6x4 with stride 13"},
+		{pixfmt.YUV420P, 7, 7*4 + 2*4*2, 7*4 + 2*4*2, "yuv420p 6x4 with stride 7"},
+		{pixfmt.NV12, 7, 7*4 + 8*2, 7*4 + 8*2, "nv12 6x4 with stride 7"},
+		{pixfmt.NV12, 8, 8*4 + 8*2, 8*4 + 8*2, "nv12 6x4 with stride 8"},
 	} {
 		f := Format{PixelFormat: tc.pf, Width: w, Height: h, Stride: tc.stride, FPSNum: 30, FPSDen: 1}
 		if err := f.Validate(); err != nil {
@@ -127,21 +151,13 @@ func TestFrameSizeIsWhatTheConverterTakes(t *testing.T) {
 			t.Errorf("%s: FrameSize = %d, %d; want %d, %d", tc.describeWant, least, most, tc.least, tc.most)
 			continue
 		}
-		dst := yuv.NewI420(w, h)
-		buf := make([]byte, most+1)
 		for _, n := range []int64{least, most} {
-			if err := yuv.Convert(dst, buf[:n], tc.pf, int(tc.stride)); err != nil {
-				t.Errorf("%s: the converter refuses %d bytes: %v", tc.describeWant, n, err)
-			}
 			if err := f.CheckFrameSize(n); err != nil {
 				t.Errorf("%s: CheckFrameSize(%d) = %v", tc.describeWant, n, err)
 			}
 		}
-		if yuv.Convert(dst, buf[:least-1], tc.pf, int(tc.stride)) == nil {
-			t.Errorf("%s: the converter takes %d bytes, less than FrameSize's %d", tc.describeWant, least-1, least)
-		}
-		if tc.stride == 0 && yuv.Convert(dst, buf[:most+1], tc.pf, 0) == nil {
-			t.Errorf("%s: the converter takes %d bytes, more than FrameSize's %d", tc.describeWant, most+1, most)
+		if err := f.CheckFrameSize(most + 1); err == nil {
+			t.Errorf("%s: CheckFrameSize(%d) takes more than FrameSize's %d", tc.describeWant, most+1, most)
 		}
 		if err := f.CheckFrameSize(least - 1); err == nil || !bytes.Contains([]byte(err.Error()), []byte(tc.describeWant)) {
 			t.Errorf("%s: CheckFrameSize(%d) = %v, want an error naming %q", tc.describeWant, least-1, err, tc.describeWant)
@@ -149,10 +165,10 @@ func TestFrameSizeIsWhatTheConverterTakes(t *testing.T) {
 	}
 }
 
-func TestCheckFrameSizeNamesBothSizesAsTheConverterDoes(t *testing.T) {
-	vga := Format{PixelFormat: yuv.BGR24, Width: 640, Height: 480, FPSNum: 30, FPSDen: 1}
-	strided := Format{PixelFormat: yuv.BGR24, Width: 640, Height: 480, Stride: 2048, FPSNum: 30, FPSDen: 1}
-	planar := Format{PixelFormat: yuv.NV12, Width: 640, Height: 480, Stride: 1024, FPSNum: 30, FPSDen: 1}
+func TestCheckFrameSizeNamesBothSizes(t *testing.T) {
+	vga := Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480, FPSNum: 30, FPSDen: 1}
+	strided := Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480, Stride: 2048, FPSNum: 30, FPSDen: 1}
+	planar := Format{PixelFormat: pixfmt.NV12, Width: 640, Height: 480, Stride: 1024, FPSNum: 30, FPSDen: 1}
 	for _, tc := range []struct {
 		f    Format
 		n    int64
@@ -167,11 +183,9 @@ func TestCheckFrameSizeNamesBothSizesAsTheConverterDoes(t *testing.T) {
 	} {
 		checkError(t, tc.f.CheckFrameSize(tc.n), CodeFrameSize, tc.want)
 	}
-	// The converter's own words, for the same frame.
-	err := yuv.Convert(yuv.NewI420(640, 480), make([]byte, 1000), yuv.BGR24, 0)
-	if err == nil || err.Error() != "frame is 1000 bytes, want 921600 for bgr24 640x480" {
-		t.Errorf("the converter says %v; keep CheckFrameSize's words in step with it", err)
-	}
+	// pixfmt's words, which the server's converter uses too.
+	want := pixfmt.CheckSize(1000, pixfmt.BGR24, 640, 480, 0)
+	checkError(t, vga.CheckFrameSize(1000), CodeFrameSize, want.Error())
 }
 
 func FuzzFormat(f *testing.F) {

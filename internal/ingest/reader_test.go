@@ -7,11 +7,11 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/framecast/framecast/internal/yuv"
+	"github.com/framecast/framecast/pixfmt"
 )
 
 // gray4x2 is a FORMAT whose frames are 8 bytes, for short tests.
-var gray4x2 = Format{PixelFormat: yuv.Gray, Width: 4, Height: 2, FPSNum: 30, FPSDen: 1}
+var gray4x2 = Format{PixelFormat: pixfmt.Gray, Width: 4, Height: 2, FPSNum: 30, FPSDen: 1}
 
 func concat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
@@ -114,7 +114,7 @@ func TestReaderRefusesHugeLengthsBeforeReadingThem(t *testing.T) {
 // TestReaderGrowsThePixelBufferAsBytesArrive: a producer that declares the
 // largest frames but sends a few bytes of one costs little memory.
 func TestReaderGrowsThePixelBufferAsBytesArrive(t *testing.T) {
-	huge := Format{PixelFormat: yuv.BGRA, Width: 8192, Height: 8190, FPSNum: 30, FPSDen: 1}
+	huge := Format{PixelFormat: pixfmt.BGRA, Width: 8192, Height: 8190, FPSNum: 30, FPSDen: 1}
 	in := concat(specHeader(TypeFrame, 8+8192*8190*4), make([]byte, 8+1000))
 	r := NewReader(bytes.NewReader(in))
 	if err := r.SetFormat(huge); err != nil {
@@ -209,7 +209,7 @@ func (neverEnding) Read(p []byte) (int, error) { clear(p); return len(p), nil }
 // TestReaderFramePathDoesNotAllocate is the zero-allocation promise: once the
 // pixel buffer is in, reading a frame allocates nothing.
 func TestReaderFramePathDoesNotAllocate(t *testing.T) {
-	vga := Format{PixelFormat: yuv.BGR24, Width: 640, Height: 480, FPSNum: 30, FPSDen: 1}
+	vga := Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480, FPSNum: 30, FPSDen: 1}
 	for _, ts := range []uint8{0, FlagTimestamp} {
 		r := NewReader(&repeat{msg: frameMessage(42, ts, 640*480*3, 7)})
 		r.SetFormat(vga)
@@ -227,7 +227,7 @@ func TestReaderFramePathDoesNotAllocate(t *testing.T) {
 }
 
 func BenchmarkReaderFrame1080p(b *testing.B) {
-	f := Format{PixelFormat: yuv.BGR24, Width: 1920, Height: 1080, FPSNum: 30, FPSDen: 1}
+	f := Format{PixelFormat: pixfmt.BGR24, Width: 1920, Height: 1080, FPSNum: 30, FPSDen: 1}
 	r := NewReader(&repeat{msg: frameMessage(0, 0, 1920*1080*3, 7)})
 	r.SetFormat(f)
 	b.SetBytes(1920 * 1080 * 3)

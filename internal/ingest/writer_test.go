@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/framecast/framecast/internal/yuv"
+	"github.com/framecast/framecast/pixfmt"
 )
 
 // TestWriterWritesSpecExample writes the spec's example and compares bytes.
@@ -21,7 +21,7 @@ func TestWriterWritesSpecExample(t *testing.T) {
 		}
 	}
 	must(w.WriteHello(&Hello{Path: "/cam"}))
-	must(w.WriteFormat(&Format{PixelFormat: yuv.BGR24, Width: 640, Height: 480, FPSNum: 30, FPSDen: 1}))
+	must(w.WriteFormat(&Format{PixelFormat: pixfmt.BGR24, Width: 640, Height: 480, FPSNum: 30, FPSDen: 1}))
 	must(w.WriteFrame(pix, 7, true))
 	must(w.WriteBye())
 	want := concat(specHello, specFormat, frameMessage(7, FlagTimestamp, 8, 9), specBye)

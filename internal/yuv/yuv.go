@@ -38,6 +38,8 @@ import (
 	"fmt"
 	"math"
 	"unsafe"
+
+	"github.com/framecast/framecast/pixfmt"
 )
 
 // I420 is a planar 4:2:0 picture whose memory is owned by Go.
@@ -77,46 +79,14 @@ func NewI420(w, h int) *I420 {
 	}
 }
 
+// chroma returns the dimensions of an I420 chroma plane of a w x h
+// picture: (w+1)/2 x (h+1)/2.
+func chroma(w, h int) (cw, ch int) { return (w + 1) / 2, (h + 1) / 2 }
+
 // planeNeed is the number of bytes a plane of rows rows of rowBytes bytes,
 // stride bytes apart, occupies: it need not extend past its last sample.
 func planeNeed(stride, rowBytes, rows int) int64 {
 	return int64(stride)*int64(rows-1) + int64(rowBytes)
-}
-
-// layout describes where the planes of a source frame are.
-type layout struct {
-	stride0 int   // stride of the first plane
-	stride1 int   // stride of the chroma plane(s) (yuv420p, nv12)
-	off1    int   // offset of U (yuv420p) or UV (nv12)
-	off2    int   // offset of V (yuv420p)
-	need    int64 // minimum len(src)
-}
-
-// srcLayout computes the layout of a w x h frame of f whose first plane has
-// the given stride (> 0).
-func srcLayout(f Format, w, h, stride int) layout {
-	_, ch := chroma(w, h)
-	l := layout{stride0: stride}
-	switch f {
-	case YUV420P:
-		l.stride1 = (stride + 1) / 2
-		off1 := int64(stride) * int64(h)
-		off2 := off1 + int64(l.stride1)*int64(ch)
-		l.need = off2 + int64(l.stride1)*int64(ch)
-		if l.need <= math.MaxInt32 {
-			l.off1, l.off2 = int(off1), int(off2)
-		}
-	case NV12:
-		l.stride1 = (stride + 1) &^ 1
-		off1 := int64(stride) * int64(h)
-		l.need = off1 + int64(l.stride1)*int64(ch)
-		if l.need <= math.MaxInt32 {
-			l.off1 = int(off1)
-		}
-	default:
-		l.need = planeNeed(stride, f.MinStride(w), h)
-	}
-	return l
 }
 
 func checkDst(dst *I420) error {
@@ -155,19 +125,12 @@ func checkDst(dst *I420) error {
 // dst. dst's planes may have any strides at least as long as their rows.
 //
 // stride is the byte length of one row of src's first plane; 0 means the
-// tight f.MinStride(w). The size src must have depends on it:
-//
-//   - stride 0: len(src) must be exactly f.FrameSize(w, h).
-//   - stride > 0, packed formats (bgr24, rgb24, bgra, rgba, gray, yuyv422):
-//     len(src) >= stride*(h-1) + f.MinStride(w), that is the frame may end
-//     right after the last pixel of the last row, and may be longer.
-//   - stride > 0, yuv420p: the planes follow one another, Y with stride
-//     stride, U and V with stride (stride+1)/2, each plane occupying a full
-//     stride*rows bytes: len(src) >= stride*h + 2*((stride+1)/2)*((h+1)/2).
-//   - stride > 0, nv12: the Y plane (stride stride, h rows) is followed by
-//     the UV plane, whose stride is stride rounded up to even (so that it
-//     holds the 2*((w+1)/2) bytes of an odd-width row):
-//     len(src) >= stride*h + ((stride+1)&^1)*((h+1)/2).
+// tight f.MinStride(w). src holds the frame as package pixfmt lays it out
+// (see pixfmt.CheckSize): with stride 0 it is exactly f.FrameSize(w, h, 0)
+// bytes; with a stride it has at least f.MinFrameSize(w, h, stride) bytes
+// (a packed frame may end right after the last pixel of its last row), and
+// may be longer: a strided frame can be a window into a larger buffer, and
+// the bytes after f.FrameSize(w, h, stride) are not read.
 //
 // A stride shorter than f.MinStride(w) is an error. Errors name the
 // expected and received sizes, e.g. "frame is 1000 bytes, want 921600 for
@@ -178,8 +141,8 @@ func checkDst(dst *I420) error {
 // Convert does not allocate, except to build an error. It may be called
 // concurrently with distinct destinations.
 func Convert(dst *I420, src []byte, f Format, stride int) error {
-	if !f.valid() {
-		return fmt.Errorf("yuv: unknown pixel format %v", f)
+	if !f.Valid() {
+		return fmt.Errorf("yuv: %w %v", pixfmt.ErrUnknown, f)
 	}
 	if err := checkDst(dst); err != nil {
 		return err
@@ -189,28 +152,18 @@ func Convert(dst *I420, src []byte, f Format, stride int) error {
 
 // CheckSize reports whether a frame of n bytes is what Convert takes for f at
 // w x h with the given stride (0: tight rows), with the same errors as
-// Convert, without converting anything.
+// Convert, without converting anything: pixfmt.CheckSize's, except that a
+// strided frame may be longer, and that libyuv's limit of 2 GiB applies.
 func CheckSize(n int, f Format, w, h, stride int) error {
-	if !f.valid() {
-		return fmt.Errorf("yuv: unknown pixel format %v", f)
+	most := f.FrameSize(w, h, stride)
+	if stride != 0 {
+		n = min(n, most)
 	}
-	minStride := f.MinStride(w)
-	tight := stride == 0
-	if tight {
-		stride = minStride
-	} else if stride < minStride || stride > math.MaxInt32 {
-		return fmt.Errorf("stride %d is invalid for %v %dx%d, want at least %d", stride, f, w, h, minStride)
+	if err := pixfmt.CheckSize(n, f, w, h, stride); err != nil {
+		return err
 	}
-	need := srcLayout(f, w, h, stride).need
-	switch n := int64(n); {
-	case tight && n < need:
-		return fmt.Errorf("frame is %d bytes, want %d for %v %dx%d", n, need, f, w, h)
-	case tight && n > need:
-		return fmt.Errorf("frame is %d bytes, want exactly %d for %v %dx%d", n, need, f, w, h)
-	case n < need:
-		return fmt.Errorf("frame is %d bytes, want at least %d for %v %dx%d with stride %d", n, need, f, w, h, stride)
-	case need > math.MaxInt32:
-		return fmt.Errorf("frame of %d bytes for %v %dx%d is too large", need, f, w, h)
+	if most > math.MaxInt32 {
+		return fmt.Errorf("frame of %d bytes for %v %dx%d is too large", most, f, w, h)
 	}
 	return nil
 }
@@ -223,7 +176,11 @@ func convert(dst *I420, src []byte, f Format, stride int) error {
 	if stride == 0 {
 		stride = f.MinStride(w)
 	}
-	l := srcLayout(f, w, h, stride)
+	// CheckSize bounded the frame to 2 GiB: no offset overflows.
+	_, chromaRows := chroma(w, h)
+	stride1 := f.ChromaStride(stride)
+	off1 := stride * h
+	off2 := off1 + stride1*chromaRows
 	dy, du, dv := ptr(dst.Y), ptr(dst.U), ptr(dst.V)
 	dsy, dsu, dsv := C.int(dst.StrideY), C.int(dst.StrideU), C.int(dst.StrideV)
 	cw, ch, s := C.int(w), C.int(h), C.int(stride)
@@ -242,10 +199,10 @@ func convert(dst *I420, src []byte, f Format, stride int) error {
 	case YUYV422:
 		rc = C.YUY2ToI420(ptr(src), s, dy, dsy, du, dsu, dv, dsv, cw, ch)
 	case NV12:
-		rc = C.NV12ToI420(ptr(src), s, ptr(src[l.off1:]), C.int(l.stride1),
+		rc = C.NV12ToI420(ptr(src), s, ptr(src[off1:]), C.int(stride1),
 			dy, dsy, du, dsu, dv, dsv, cw, ch)
 	case YUV420P:
-		rc = C.I420Copy(ptr(src), s, ptr(src[l.off1:]), C.int(l.stride1), ptr(src[l.off2:]), C.int(l.stride1),
+		rc = C.I420Copy(ptr(src), s, ptr(src[off1:]), C.int(stride1), ptr(src[off2:]), C.int(stride1),
 			dy, dsy, du, dsu, dv, dsv, cw, ch)
 	}
 	if rc != 0 {

@@ -3,9 +3,12 @@ package yuv
 import (
 	"bytes"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/framecast/framecast/pixfmt"
 )
 
 // Test patterns. Each sample depends on its position, so a sample landing in
@@ -28,8 +31,11 @@ func makeFrame(f Format, w, h, stride int, color func(x, y int) [4]byte) []byte 
 	if tight {
 		stride = f.MinStride(w)
 	}
-	n := srcLayout(f, w, h, stride)
-	buf := bytes.Repeat([]byte{garbage}, int(n.need))
+	buf := bytes.Repeat([]byte{garbage}, f.MinFrameSize(w, h, stride))
+	// The chroma planes follow the first plane, as pixfmt lays them out.
+	stride1 := f.ChromaStride(stride)
+	off1 := stride * h
+	off2 := off1 + stride1*((h+1)/2)
 	if color == nil {
 		color = patRGB
 	}
@@ -66,20 +72,20 @@ func makeFrame(f Format, w, h, stride int, color func(x, y int) [4]byte) []byte 
 	case YUV420P:
 		for cy := 0; cy < ch; cy++ {
 			for cx := 0; cx < cw; cx++ {
-				buf[n.off1+cy*n.stride1+cx] = patU(cx, cy)
-				buf[n.off2+cy*n.stride1+cx] = patV(cx, cy)
+				buf[off1+cy*stride1+cx] = patU(cx, cy)
+				buf[off2+cy*stride1+cx] = patV(cx, cy)
 			}
 		}
 	case NV12:
 		for cy := 0; cy < ch; cy++ {
 			for cx := 0; cx < cw; cx++ {
-				buf[n.off1+cy*n.stride1+2*cx] = patU(cx, cy)
-				buf[n.off1+cy*n.stride1+2*cx+1] = patV(cx, cy)
+				buf[off1+cy*stride1+2*cx] = patU(cx, cy)
+				buf[off1+cy*stride1+2*cx+1] = patV(cx, cy)
 			}
 		}
 	}
-	if tight && len(buf) != f.FrameSize(w, h) {
-		panic(fmt.Sprintf("makeFrame: %d bytes, FrameSize %d", len(buf), f.FrameSize(w, h)))
+	if tight && len(buf) != f.FrameSize(w, h, 0) {
+		panic(fmt.Sprintf("makeFrame: %d bytes, FrameSize %d", len(buf), f.FrameSize(w, h, 0)))
 	}
 	return buf
 }
@@ -98,68 +104,38 @@ func samples(p *I420) (y, u, v []byte) {
 	return rows(p.Y, p.StrideY, p.Width, p.Height), rows(p.U, p.StrideU, cw, ch), rows(p.V, p.StrideV, cw, ch)
 }
 
-func TestFormatNames(t *testing.T) {
-	want := []string{"bgr24", "rgb24", "bgra", "rgba", "gray", "yuv420p", "nv12", "yuyv422"}
-	fs := Formats()
-	if len(fs) != len(want) {
-		t.Fatalf("Formats() has %d formats, want %d", len(fs), len(want))
-	}
-	for i, f := range fs {
-		if f.String() != want[i] {
-			t.Errorf("Formats()[%d] = %v, want %s", i, f, want[i])
-		}
-		g, err := ParseFormat(f.String())
-		if err != nil || g != f {
-			t.Errorf("ParseFormat(%q) = %v, %v; want %v", f.String(), g, err, f)
-		}
-	}
-	fs[0] = 0
-	if Formats()[0] != BGR24 {
-		t.Error("Formats() returns a shared slice")
-	}
-	if got := Format(0).String(); got != "Format(0)" {
-		t.Errorf("Format(0).String() = %q", got)
-	}
-}
-
-func TestParseFormatUnknown(t *testing.T) {
-	for _, name := range []string{"foo", "", "BGR24", "yuv420"} {
-		_, err := ParseFormat(name)
-		want := fmt.Sprintf("unknown pixel format %q (want one of bgr24, rgb24, bgra, rgba, gray, yuv420p, nv12, yuyv422)", name)
-		if err == nil || err.Error() != want {
-			t.Errorf("ParseFormat(%q) error = %v, want %q", name, err, want)
-		}
-	}
-}
-
-func TestFrameSize(t *testing.T) {
-	tests := []struct {
-		f          Format
-		w, h       int
-		size, strd int
-	}{
-		{BGR24, 640, 480, 921600, 1920},
-		{RGB24, 7, 5, 105, 21},
-		{BGRA, 7, 5, 140, 28},
-		{RGBA, 1920, 1080, 8294400, 7680},
-		{Gray, 7, 5, 35, 7},
-		{YUV420P, 640, 480, 460800, 640},
-		{YUV420P, 7, 5, 35 + 2*4*3, 7},
-		{NV12, 7, 5, 35 + 8*3, 7},
-		{NV12, 1920, 1080, 3110400, 1920},
-		{YUYV422, 7, 5, 16 * 5, 16},
-		{YUYV422, 640, 480, 614400, 1280},
-		{BGR24, 0, 480, 0, 0},
-		{BGR24, 640, 0, 0, 1920},
-		{Format(0), 640, 480, 0, 0},
-		{Format(99), 640, 480, 0, 0},
-	}
-	for _, tt := range tests {
-		if got := tt.f.FrameSize(tt.w, tt.h); got != tt.size {
-			t.Errorf("%v.FrameSize(%d, %d) = %d, want %d", tt.f, tt.w, tt.h, got, tt.size)
-		}
-		if got := tt.f.MinStride(tt.w); got != tt.strd {
-			t.Errorf("%v.MinStride(%d) = %d, want %d", tt.f, tt.w, got, tt.strd)
+// TestConvertTakesWhatPixfmtSays checks the converter against the layout
+// rules of package pixfmt, which producers and the ingest protocol follow:
+// it takes the smallest and the largest frame, refuses one byte less (and,
+// without a stride, one more) with pixfmt's error, and reads nothing after a
+// strided frame.
+func TestConvertTakesWhatPixfmtSays(t *testing.T) {
+	for _, f := range pixfmt.All() {
+		for _, sz := range [][2]int{{6, 4}, {7, 5}} {
+			w, h := sz[0], sz[1]
+			dst := NewI420(w, h)
+			for _, stride := range []int{0, f.MinStride(w), f.MinStride(w) + 1, f.MinStride(w) + 7} {
+				least, most := f.MinFrameSize(w, h, stride), f.FrameSize(w, h, stride)
+				buf := make([]byte, most+1)
+				for _, n := range []int{least, most} {
+					if err := Convert(dst, buf[:n], f, stride); err != nil {
+						t.Errorf("%v %dx%d stride %d: Convert refuses %d bytes: %v", f, w, h, stride, n, err)
+					}
+				}
+				refuse := []int{least - 1}
+				if stride == 0 {
+					refuse = append(refuse, most+1)
+				} else if err := Convert(dst, buf, f, stride); err != nil {
+					t.Errorf("%v %dx%d stride %d: Convert refuses a longer buffer: %v", f, w, h, stride, err)
+				}
+				for _, n := range refuse {
+					err := Convert(dst, buf[:n], f, stride)
+					want := pixfmt.CheckSize(n, f, w, h, stride)
+					if err == nil || want == nil || err.Error() != want.Error() {
+						t.Errorf("%v %dx%d stride %d: Convert(%d bytes) = %v, want %v", f, w, h, stride, n, err, want)
+					}
+				}
+			}
 		}
 	}
 }
@@ -267,7 +243,7 @@ func TestConvertYUV(t *testing.T) {
 // and odd sizes and paddings, and that output to a destination with padded
 // strides holds the same samples.
 func TestConvertStride(t *testing.T) {
-	for _, f := range Formats() {
+	for _, f := range pixfmt.All() {
 		for _, sz := range [][2]int{{7, 5}, {64, 48}, {1, 1}, {33, 17}} {
 			w, h := sz[0], sz[1]
 			want := NewI420(w, h)
@@ -319,7 +295,7 @@ func allEqual(b []byte, c byte) bool {
 // TestConvertSizeRule checks the boundary of the documented size rules: the
 // exact minimum works, one byte less fails.
 func TestConvertSizeRule(t *testing.T) {
-	for _, f := range Formats() {
+	for _, f := range pixfmt.All() {
 		w, h := 7, 5
 		stride := f.MinStride(w) + 3
 		want := map[Format]int{
@@ -363,8 +339,8 @@ func TestConvertErrors(t *testing.T) {
 		{"short nv12 with stride", vga, 640 * 480, NV12, 640, []string{"307200", "460800", "nv12", "stride 640"}},
 		{"stride too small", vga, 921600, BGR24, 1919, []string{"stride 1919", "1920", "bgr24"}},
 		{"negative stride", vga, 921600, BGR24, -1, []string{"stride -1"}},
-		{"unknown format", vga, 921600, Format(42), 0, []string{"Format(42)"}},
-		{"zero format", vga, 921600, Format(0), 0, []string{"Format(0)"}},
+		{"unknown format", vga, 921600, Format(42), 0, []string{"yuv: unknown pixel format PixelFormat(42)"}},
+		{"zero format", vga, 921600, Format(0), 0, []string{"PixelFormat(0)"}},
 		{"nil dst", nil, 100, Gray, 0, []string{"nil"}},
 		{"empty dst", NewI420(0, 0), 0, Gray, 0, []string{"0x0"}},
 		{"negative dst", &I420{Width: -2, Height: 2}, 0, Gray, 0, []string{"-2x2"}},
@@ -386,10 +362,21 @@ func TestConvertErrors(t *testing.T) {
 	}
 }
 
+func TestCheckSizeRefusesWhatLibyuvCannotAddress(t *testing.T) {
+	const w, h = 32768, 32768
+	err := CheckSize(w*h*3, BGR24, w, h, 0)
+	if want := "frame of 3221225472 bytes for bgr24 32768x32768 is too large"; err == nil || err.Error() != want {
+		t.Errorf("CheckSize = %v, want %q", err, want)
+	}
+	if err := CheckSize(100, Gray, 10, 1, math.MaxInt32+1); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("CheckSize with a stride of 2 GiB = %v, want too large", err)
+	}
+}
+
 func TestConvertNoAllocs(t *testing.T) {
 	w, h := 64, 48
 	dst := NewI420(w, h)
-	for _, f := range Formats() {
+	for _, f := range pixfmt.All() {
 		tight := makeFrame(f, w, h, 0, nil)
 		padded := makeFrame(f, w, h, f.MinStride(w)+8, nil)
 		if n := testing.AllocsPerRun(100, func() {
@@ -406,7 +393,7 @@ func TestConvertNoAllocs(t *testing.T) {
 }
 
 func BenchmarkConvert(b *testing.B) {
-	for _, f := range Formats() {
+	for _, f := range pixfmt.All() {
 		for _, sz := range [][2]int{{1920, 1080}, {1280, 720}} {
 			w, h := sz[0], sz[1]
 			b.Run(fmt.Sprintf("%v/%dx%d", f, w, h), func(b *testing.B) {
