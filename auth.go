@@ -102,8 +102,10 @@ func parseAuth(entries []PathAuth) (accessRules, error) {
 	r := accessRules{read: map[string][]credential{}, publish: map[string][]credential{}}
 	seen := map[string]bool{}
 	for _, e := range entries {
-		if e.Path != "*" && (!strings.HasPrefix(e.Path, "/") || ingest.ValidatePath(e.Path) != nil) {
-			return r, fmt.Errorf("auth path %q: want \"*\" or a path such as /cam", e.Path)
+		if e.Path != "*" {
+			if err := checkPath(e.Path); err != nil {
+				return r, fmt.Errorf(`auth: %w, or "*" for every other path`, err)
+			}
 		}
 		if seen[e.Path] {
 			return r, fmt.Errorf("auth path %s is listed twice", e.Path)
@@ -289,7 +291,12 @@ func isLoopback(addr net.Addr) bool {
 // CheckRead reports whether user and pass may read path (watch it over
 // RTSP), by Config.Auth: true for a path without read credentials. The web
 // page and its previews use it so that they open no path RTSP keeps closed.
+// A path that is not canonical (see Publish) may not be read: it names no
+// stream, and is not an alias of one.
 func (s *Server) CheckRead(path, user, pass string) bool {
+	if checkPath(path) != nil {
+		return false
+	}
 	creds := lookup(s.access.read, path)
 	if len(creds) == 0 {
 		return true

@@ -30,22 +30,14 @@ type ViewerInfo struct {
 	BytesSent uint64    // bytes sent to it, RTP and RTCP
 }
 
-// Streams describes every served path, sorted by path.
+// Streams describes every served path, sorted by path. It never waits for
+// an encoder.
 func (s *Server) Streams() []StreamInfo {
-	s.mu.Lock()
-	var live, idle []*Stream
-	for _, st := range s.streams {
-		live = append(live, st)
-	}
-	for _, st := range s.idle {
-		idle = append(idle, st)
-	}
-	s.mu.Unlock()
-	var out []StreamInfo
-	add := func(st *Stream, producer string) {
-		st.wmu.Lock()
-		info := StreamInfo{Path: st.path, Producer: producer, Format: st.f, Encoder: st.enc}
-		st.wmu.Unlock()
+	streams, owners := s.entries()
+	out := make([]StreamInfo, 0, len(streams))
+	for i, st := range streams {
+		fi := st.info.Load()
+		info := StreamInfo{Path: st.path, Producer: owners[i], Format: fi.f, Encoder: fi.enc}
 		info.Stats = st.Stats()
 		for _, v := range st.mount.ViewerInfos() {
 			info.Viewers = append(info.Viewers, ViewerInfo(v))
@@ -53,25 +45,12 @@ func (s *Server) Streams() []StreamInfo {
 		sort.Slice(info.Viewers, func(i, j int) bool { return info.Viewers[i].Since.Before(info.Viewers[j].Since) })
 		out = append(out, info)
 	}
-	for _, st := range live {
-		add(st, st.owner)
-	}
-	for _, st := range idle {
-		add(st, "")
-	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
 	return out
 }
 
 // stream returns the stream serving path, with or without a producer.
-func (s *Server) stream(path string) *Stream {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if st := s.streams[path]; st != nil {
-		return st
-	}
-	return s.idle[path]
-}
+func (s *Server) stream(path string) *Stream { return s.lookup(path) }
 
 // ErrNoStream is returned for a path that nobody publishes.
 var ErrNoStream = fmt.Errorf("no stream on this path")
@@ -137,14 +116,15 @@ func (st *Stream) answerSnapshots(img *yuv.I420) {
 // time). f runs on the encoder's goroutine and must not block: copy and
 // queue. Like a joining viewer, a new sink gets an IDR at once and keeps an
 // on-demand stream encoding. The sink stays across producer restarts until
-// remove is called. SPS and PPS come in-band before every IDR; Params
-// returns the current ones.
+// remove is called, even across the path's removal after its linger: when
+// the path is published again the sink gets its frames, starting with an
+// IDR. SPS and PPS come in-band before every IDR.
 func (s *Server) AddSink(path string, f func(au [][]byte, pts time.Duration, capture time.Time)) (remove func(), err error) {
-	st := s.stream(path)
-	if st == nil {
-		return nil, fmt.Errorf("add sink %s: %w", path, ErrNoStream)
+	remove, err = s.addSink(path, f)
+	if err != nil {
+		return nil, fmt.Errorf("add sink %s: %w", path, err)
 	}
-	return st.mount.AddSink(f), nil
+	return remove, nil
 }
 
 // RequestIDR asks the encoder of path for an IDR, as a joining viewer does

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/ingest"
+	"github.com/framecast/framecast/internal/listen"
 )
 
 // Timeouts of the ingest side.
@@ -77,6 +78,8 @@ func (s *Server) ListenIngest(url string) (net.Addr, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s: %w", url, err)
 	}
+	// Temporary accept errors (EMFILE…) are retried, counted and logged there.
+	l = listen.Wrap(l, listen.Options{Name: "ingest", Logger: s.log})
 	in := &s.ingest
 	in.mu.Lock()
 	if in.closing {
@@ -140,24 +143,16 @@ func listenUnix(path string) (net.Listener, error) {
 func (s *Server) acceptProducers(l net.Listener, network string) {
 	in := &s.ingest
 	defer in.wg.Done()
-	var delay time.Duration
 	for {
+		// l is a listen.Listener: it backs off and retries EMFILE and the
+		// like itself, so any other error means it is gone for good.
 		c, err := l.Accept()
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
-				return
+			if !errors.Is(err, net.ErrClosed) {
+				s.fail(fmt.Errorf("ingest %s://%s: %w", network, l.Addr(), err))
 			}
-			// Out of file descriptors, for example: back off as net/http does.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			s.log.Warn("ingest accept failed", "address", l.Addr().String(), "error", err, "retry_in", delay)
-			select {
-			case <-in.done:
-				return
-			case <-time.After(delay):
-			}
-			continue
+			return
 		}
-		delay = 0
 		in.mu.Lock()
 		if in.closing {
 			in.mu.Unlock()
@@ -295,6 +290,11 @@ func (ss *producerSession) run() string {
 			if e.Fatal {
 				return ss.fail(e)
 			}
+			if ss.st != nil && m.Header.Type == ingest.TypeFrame {
+				// The Reader skipped a frame of the wrong size: the
+				// stream counts it as refused, as a Go API write.
+				ss.st.refused.Add(1)
+			}
 			if err := ss.refuse(e); err != nil {
 				return ss.readError(err)
 			}
@@ -404,7 +404,7 @@ func (ss *producerSession) onHello(payload []byte) *ingest.Error {
 	if owner, busy := ss.pc.s.pathOwner(h.Path); busy {
 		return pathInUse(h.Path, owner)
 	}
-	if ss.pc.s.producersFull() {
+	if ss.pc.s.producersFull(h.Path) {
 		return ss.pc.s.tooManyProducers()
 	}
 	ss.hello = true
@@ -477,17 +477,6 @@ func (ss *producerSession) onFrame(m *ingest.Message) *ingest.Error {
 	// Reader did not foresee; the producer sees the converter's words.
 	msg := strings.TrimPrefix(err.Error(), "write "+ss.path+": ")
 	return &ingest.Error{Code: ingest.CodeFrameSize, Message: msg}
-}
-
-// pathOwner returns who publishes path, if anyone.
-func (s *Server) pathOwner(path string) (string, bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.streams[path]
-	if !ok {
-		return "", false
-	}
-	return st.owner, true
 }
 
 // formatFromIngest turns a FORMAT into a Format; options left out take the

@@ -477,7 +477,7 @@ func TestIngestBrokenProducerIsClosedWithAReasonAndOthersGoOn(t *testing.T) {
 		{"format first", [][]byte{wireFormat(gray64x48)}, 0, ingest.CodeBadHello, "first message is FORMAT, want HELLO"},
 		{"wrong magic", [][]byte{wireMsg(ingest.TypeHello, []byte("RTSP\x01\x00\x04\x00/cam\x00\x00"))}, 0, ingest.CodeBadHello, `HELLO magic is "RTSP", want "FCST"`},
 		{"version 2", [][]byte{wireMsg(ingest.TypeHello, []byte("FCST\x02\x00\x04\x00/cam\x00\x00"))}, 0, ingest.CodeUnsupportedVersion, "protocol version 2 is not supported: this server speaks version 1"},
-		{"bad path", [][]byte{wireHello("/my cam")}, 0, ingest.CodeBadHello, `path "/my cam": want UTF-8 that starts with /`},
+		{"bad path", [][]byte{wireHello("/my cam")}, 0, ingest.CodeBadHello, `path "/my cam" has ' ' at byte 3; want a path such as /cam`},
 		{"huge HELLO", [][]byte{badHeader(1, 0, 0, 0, 0, 0, 0, 1)}, 0, ingest.CodeMessageTooLarge, "HELLO payload is 16777216 bytes, more than the 65536 bytes allowed"},
 		{"second HELLO", [][]byte{hello, hello}, 1, ingest.CodeBadHello, "second HELLO on a connection that publishes /bad"},
 		{"huge frame", [][]byte{hello, badHeader(3, 0, 0, 0, 0xff, 0xff, 0xff, 0xff)}, 1, ingest.CodeMessageTooLarge, "FRAME payload is 4294967295 bytes, more than the 268435456 bytes allowed"},

@@ -67,8 +67,8 @@ func (s *Server) Push(path, url string) (*PushTarget, error) {
 //
 // Close stops the push. Server.Close stops every push of the server.
 func (s *Server) PushWith(path, url string, cfg PushConfig) (*PushTarget, error) {
-	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n?#") || len(path) > 255 {
-		return nil, fmt.Errorf("push %q: %w", path, errPathMalformed)
+	if err := checkPath(path); err != nil {
+		return nil, fmt.Errorf("push: %w", err)
 	}
 	t := &PushTarget{srv: s, path: path}
 	p, err := push.New(push.Config{
@@ -165,8 +165,8 @@ func ParsePushSpec(spec string) (path, url string, err error) {
 	if !ok || path == "" || url == "" {
 		return "", "", fmt.Errorf("push %q: want PATH=URL, e.g. /cam=rtsp://mediamtx:8554/cam", push.Redact(spec))
 	}
-	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n?#") || len(path) > 255 {
-		return "", "", fmt.Errorf("push %q: %w", path, errPathMalformed)
+	if err := checkPath(path); err != nil {
+		return "", "", fmt.Errorf("push: %w", err)
 	}
 	if _, _, err := push.ParseURL(url); err != nil {
 		return "", "", err

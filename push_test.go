@@ -270,7 +270,7 @@ func TestServerCloseStopsPushes(t *testing.T) {
 func TestPushRefusesMalformedPathOrURL(t *testing.T) {
 	srv := newServer(t, framecast.Config{})
 	for _, tc := range []struct{ path, url, want string }{
-		{"cam", "rtsp://127.0.0.1:1/cam", "path must start with /"},
+		{"cam", "rtsp://127.0.0.1:1/cam", `path "cam" must start with /`},
 		{"/cam", "http://127.0.0.1:1/cam", "unsupported scheme"},
 		{"/cam", "rtsp://127.0.0.1:1", "no path"},
 		{"/cam", "rtsp://u:hunter2@127.0.0.1:1/cam?transport=sctp", "unknown push transport"},
@@ -296,7 +296,7 @@ func TestParsePushSpec(t *testing.T) {
 		{spec: "/a/b=rtsp://h/x?token=a=b", path: "/a/b", url: "rtsp://h/x?token=a=b"},
 		{spec: "/cam", err: "want PATH=URL"},
 		{spec: "=rtsp://h/cam", err: "want PATH=URL"},
-		{spec: "cam=rtsp://h/cam", err: "path must start with /"},
+		{spec: "cam=rtsp://h/cam", err: `path "cam" must start with /`},
 		{spec: "/cam=ftp://h/cam", err: "unsupported scheme"},
 	} {
 		path, url, err := framecast.ParsePushSpec(tc.spec)

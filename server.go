@@ -15,10 +15,11 @@ import (
 	"log/slog"
 	"math"
 	"net"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/framecast/framecast/internal/pathname"
 	"github.com/framecast/framecast/internal/rtsp"
 )
 
@@ -87,6 +88,16 @@ type Config struct {
 	// with no viewers skips conversion and encoding (CPU near zero), and
 	// the first viewer's IDR starts it again.
 	AlwaysEncode bool
+	// Linger is how long a path stays after its producer left: viewers
+	// stay connected and get the last picture (repeated, see Idle) so that
+	// a restarted producer keeps them; then the path is removed, its
+	// encoder and mount freed and its viewers disconnected. 0 means 30 s;
+	// a negative value removes the path as soon as its producer leaves.
+	// Lingering paths count against MaxProducers.
+	Linger time.Duration
+	// KeepPaths are paths never removed once published (for example the
+	// streams declared in a config file): they linger forever.
+	KeepPaths []string
 	// StatusInterval is how often a status line is logged per stream (fps
 	// in and out, bitrate, viewers, dropped); 0 means 10 s, < 0 never.
 	StatusInterval time.Duration
@@ -105,15 +116,36 @@ const (
 	Block
 )
 
-// ParseWhenFull parses "drop-oldest" or "block".
-func ParseWhenFull(s string) (WhenFull, error) {
-	switch s {
-	case "drop-oldest":
-		return DropOldest, nil
-	case "block":
-		return Block, nil
+// String is the policy's name: "drop-oldest" or "block".
+func (w WhenFull) String() string {
+	if w == Block {
+		return "block"
 	}
-	return 0, fmt.Errorf("unknown when-full policy %q (want drop-oldest or block)", s)
+	return "drop-oldest"
+}
+
+// MarshalText returns the policy's name.
+func (w WhenFull) MarshalText() ([]byte, error) { return []byte(w.String()), nil }
+
+// UnmarshalText parses "drop-oldest" or "block", so that flags
+// (flag.TextVar), YAML and JSON share one spelling.
+func (w *WhenFull) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "drop-oldest":
+		*w = DropOldest
+	case "block":
+		*w = Block
+	default:
+		return fmt.Errorf("unknown when-full policy %q (want drop-oldest or block)", b)
+	}
+	return nil
+}
+
+// ParseWhenFull parses "drop-oldest" or "block" (see UnmarshalText).
+func ParseWhenFull(s string) (WhenFull, error) {
+	var w WhenFull
+	err := w.UnmarshalText([]byte(s))
+	return w, err
 }
 
 // IdlePolicy is what viewers get while a producer is idle.
@@ -126,15 +158,35 @@ const (
 	IdleNone
 )
 
-// ParseIdlePolicy parses "repeat" or "none".
-func ParseIdlePolicy(s string) (IdlePolicy, error) {
-	switch s {
-	case "repeat":
-		return IdleRepeat, nil
-	case "none":
-		return IdleNone, nil
+// String is the policy's name: "repeat" or "none".
+func (p IdlePolicy) String() string {
+	if p == IdleNone {
+		return "none"
 	}
-	return 0, fmt.Errorf("unknown idle policy %q (want repeat or none)", s)
+	return "repeat"
+}
+
+// MarshalText returns the policy's name.
+func (p IdlePolicy) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText parses "repeat" or "none".
+func (p *IdlePolicy) UnmarshalText(b []byte) error {
+	switch string(b) {
+	case "repeat":
+		*p = IdleRepeat
+	case "none":
+		*p = IdleNone
+	default:
+		return fmt.Errorf("unknown idle policy %q (want repeat or none)", b)
+	}
+	return nil
+}
+
+// ParseIdlePolicy parses "repeat" or "none" (see UnmarshalText).
+func ParseIdlePolicy(s string) (IdlePolicy, error) {
+	var p IdlePolicy
+	err := p.UnmarshalText([]byte(s))
+	return p, err
 }
 
 // Server serves published streams to RTSP viewers. Its methods are safe for
@@ -144,13 +196,18 @@ type Server struct {
 	log  *slog.Logger
 	rtsp *rtsp.Server
 
-	mu      sync.Mutex
-	streams map[string]*Stream // paths with a producer
-	idle    map[string]*Stream // paths whose producer left, still encoding repeats
-	closed  bool
+	mu       sync.Mutex
+	paths    map[string]*pathEntry             // every served path: path.go
+	sinks    map[string]map[*pathSink]struct{} // AddSink's consumers, by path
+	keep     map[string]bool                   // Config.KeepPaths
+	closed   bool
+	opens    sync.WaitGroup // Publish calls opening an encoder
+	removing sync.WaitGroup // paths being removed
+	removed  atomic.Uint64  // paths removed after their linger
 
 	done chan struct{}  // closed by Close: stops the status loop
 	wg   sync.WaitGroup // the status loop
+	life lifecycle      // the first fatal error: lifecycle.go
 
 	ingest ingestState // producer listeners and connections: ingest.go
 	pushes pushSet     // pushes to other servers: push.go
@@ -161,11 +218,15 @@ type Server struct {
 
 // Errors returned by Server.
 var (
-	ErrServerClosed  = errors.New("server closed")
-	ErrPathInUse     = errors.New("path already has a producer")
-	ErrStreamClosed  = errors.New("stream closed")
-	errPathMalformed = errors.New("path must start with / and contain no spaces")
+	ErrServerClosed = errors.New("server closed")
+	ErrPathInUse    = errors.New("path already has a producer")
+	ErrStreamClosed = errors.New("stream closed")
 )
+
+// checkPath reports whether path may be served: whether it is canonical
+// by pathname.Check, the rule ingest, RTSP, the web API and the
+// configuration share.
+func checkPath(path string) error { return pathname.Check(path) }
 
 // NewServer starts listening for RTSP viewers. It returns an error when an
 // address cannot be bound (for example, the port is already in use), or
@@ -202,9 +263,18 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, streams: make(map[string]*Stream),
-		idle: make(map[string]*Stream), done: make(chan struct{}),
-		access: access, authLog: authLog{log: cfg.Logger}}
+	if cfg.Linger == 0 {
+		cfg.Linger = defaultLinger
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, paths: make(map[string]*pathEntry),
+		sinks: make(map[string]map[*pathSink]struct{}), keep: make(map[string]bool),
+		done: make(chan struct{}), access: access, authLog: authLog{log: cfg.Logger}}
+	for _, p := range cfg.KeepPaths {
+		if err := checkPath(p); err != nil {
+			return nil, fmt.Errorf("keep paths: %w", err)
+		}
+		s.keep[p] = true
+	}
 	s.rtsp, err = rtsp.Listen(rtsp.Config{
 		Address:           cfg.RTSPAddress,
 		UDPRTPAddress:     cfg.UDPRTPAddress,
@@ -236,6 +306,7 @@ func NewServer(cfg Config) (*Server, error) {
 		s.wg.Add(1)
 		go s.statusLoop()
 	}
+	s.watch() // lifecycle.go: Wait learns of a component's fatal error
 	return s, nil
 }
 
@@ -246,63 +317,13 @@ func (s *Server) Addr() net.Addr { return s.rtsp.Addr() }
 // encoder is opened at once; viewers can play rtsp://host:port/path from now
 // until the server closes, including while no producer is writing. A path
 // has at most one producer at a time: a second Publish on it fails with
-// ErrPathInUse until the first Stream is closed.
+// ErrPathInUse until the first Stream is closed. The path must be
+// canonical: "/" and segments of ASCII letters, digits, '.', '_', '~' or
+// '-' joined by single slashes, no "." or ".." segment, no trailing slash,
+// at most 255 bytes, case-sensitive (docs/serving.md, "Paths"); any other is
+// refused with an error that says why.
 func (s *Server) Publish(path string, f Format) (*Stream, error) {
 	return s.publish(path, f, "the Go API")
-}
-
-// publish is Publish for a producer described by owner (e.g. its remote
-// address), which is named to a second producer refused on the path.
-func (s *Server) publish(path string, f Format, owner string) (*Stream, error) {
-	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, " \t\r\n?#") || len(path) > 255 {
-		return nil, fmt.Errorf("publish %q: %w", path, errPathMalformed)
-	}
-	f = f.withDefaults()
-	if err := f.validate(); err != nil {
-		return nil, fmt.Errorf("publish %s: %w", path, err)
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrServerClosed
-	}
-	if other, busy := s.streams[path]; busy {
-		return nil, fmt.Errorf("publish %s: %w (from %s)", path, ErrPathInUse, other.owner)
-	}
-	if s.producersFullLocked() {
-		return nil, fmt.Errorf("publish %s: %w (%d)", path, ErrTooManyProducers, s.cfg.MaxProducers)
-	}
-	if old := s.idle[path]; old != nil {
-		// The new producer replaces the repeats of the one that left.
-		old.stopEncoding()
-		delete(s.idle, path)
-	}
-	st, err := newStream(s, path, f, owner)
-	if err != nil {
-		return nil, fmt.Errorf("publish %s: %w", path, err)
-	}
-	s.streams[path] = st
-	s.log.Info("stream published", "path", path, "producer", owner, "format", f.PixelFormat.String(),
-		"size", fmt.Sprintf("%dx%d", f.Width, f.Height), "fps", f.FPS,
-		"bitrate_kbps", st.enc.BitrateKbps, "gop", st.enc.GOP)
-	return st, nil
-}
-
-// release frees st's path after its producer closed it. With IdleRepeat the
-// stream keeps encoding repeats of its last frame until a new producer
-// publishes on the path or the server closes.
-func (s *Server) release(st *Stream) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.streams[st.path] != st {
-		return
-	}
-	delete(s.streams, st.path)
-	if s.cfg.Idle == IdleRepeat && !s.closed {
-		s.idle[st.path] = st
-		return
-	}
-	st.stopEncoding()
 }
 
 // Close stops every stream, disconnects every viewer and stops listening. It
@@ -318,21 +339,9 @@ func (s *Server) Close() error {
 	s.closePushes()
 	// Producers first, so none publishes again while streams close.
 	s.closeIngest()
-	s.mu.Lock()
-	var streams []*Stream
-	for _, st := range s.streams {
-		streams = append(streams, st)
-	}
-	for _, st := range s.idle {
-		streams = append(streams, st)
-	}
-	s.streams, s.idle = map[string]*Stream{}, map[string]*Stream{}
-	s.mu.Unlock()
 	close(s.done)
 	s.wg.Wait()
-	for _, st := range streams {
-		st.stopEncoding()
-	}
+	s.closePaths()
 	s.rtsp.Close()
 	return nil
 }
@@ -350,12 +359,13 @@ func (s *Server) statusLoop() {
 			return
 		case <-tick.C:
 		}
-		s.mu.Lock()
-		streams := make([]*Stream, 0, len(s.streams))
-		for _, st := range s.streams {
-			streams = append(streams, st)
+		all, owners := s.entries()
+		var streams []*Stream
+		for i, st := range all {
+			if owners[i] != "" {
+				streams = append(streams, st)
+			}
 		}
-		s.mu.Unlock()
 		now := time.Now()
 		secs := now.Sub(last).Seconds()
 		last = now

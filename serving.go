@@ -140,18 +140,6 @@ func loadTLS(cfg *Config) (*tls.Config, error) {
 	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
 }
 
-// producersFull reports whether a new producer would exceed MaxProducers.
-func (s *Server) producersFull() bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.producersFullLocked()
-}
-
-// producersFullLocked is producersFull for a caller that holds s.mu.
-func (s *Server) producersFullLocked() bool {
-	return s.cfg.MaxProducers > 0 && len(s.streams) >= s.cfg.MaxProducers
-}
-
 // tooManyProducers is the ingest ERROR for a producer beyond MaxProducers.
 func (s *Server) tooManyProducers() *ingest.Error {
 	return &ingest.Error{Code: ingest.CodeTooManyProducers, Fatal: true,

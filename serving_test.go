@@ -429,7 +429,7 @@ func TestBadAuthConfigIsRefused(t *testing.T) {
 		auth []framecast.PathAuth
 		want string
 	}{
-		{[]framecast.PathAuth{{Path: "cam", Read: []framecast.Credentials{{User: "a", Pass: "b"}}}}, `auth path "cam": want "*" or a path`},
+		{[]framecast.PathAuth{{Path: "cam", Read: []framecast.Credentials{{User: "a", Pass: "b"}}}}, `auth: path "cam" must start with /`},
 		{[]framecast.PathAuth{{Path: "*"}, {Path: "*"}}, "auth path * is listed twice"},
 		{[]framecast.PathAuth{{Path: "/a", Read: []framecast.Credentials{{Pass: "b"}}}}, "auth /a read: RTSP credentials need a user name"},
 		{[]framecast.PathAuth{{Path: "/a", Read: []framecast.Credentials{{User: "a:b", Pass: "c"}}}}, "cannot contain ':'"},
@@ -603,7 +603,8 @@ func TestViewerLimitsRefuseWith503AndOthersKeepPlaying(t *testing.T) {
 // ErrTooManyProducers) and the stream already published goes on.
 func TestMaxProducersRefusesTheNextProducerClearly(t *testing.T) {
 	const w, h = 320, 240
-	srv := newServer(t, framecast.Config{MaxProducers: 1})
+	// The path of a producer that left counts until its linger is over.
+	srv := newServer(t, framecast.Config{MaxProducers: 1, Linger: 500 * time.Millisecond})
 	addr := listenIngestTCP(t, srv)
 	f := framecast.Format{PixelFormat: framecast.BGR24, Width: w, Height: h, FPS: 30}
 	pub := dialPublisher(t, addr, "/a", f)

@@ -47,6 +47,12 @@ type Stream struct {
 	snapWaiters []chan *image.YCbCr
 	snapPending atomic.Bool
 	snapWake    chan struct{}
+	// held is the latest frame written while nobody watched, kept as it
+	// came: a joining viewer, a snapshot or a preview gets it at once.
+	held heldFrame
+	// info is the format and encoder settings in force, for readers that
+	// must not wait for a writer (Streams, metrics).
+	info atomic.Pointer[streamFormat]
 
 	wmu     sync.Mutex // serialises writers and guards the fields below
 	f       Format
@@ -60,6 +66,11 @@ type Stream struct {
 
 	framesIn, framesOut, dropped, skipped, repeated, encodeErrors, refused atomic.Uint64
 	encodeTime                                                             histogram
+}
+
+type streamFormat struct {
+	f   Format
+	enc EncoderConfig
 }
 
 // pipeline is the encoder of one format and the pictures queued for it.
@@ -124,6 +135,7 @@ func newStream(s *Server, path string, f Format, owner string) (*Stream, error) 
 	}
 	st := &Stream{srv: s, path: path, owner: owner, f: f, enc: enc, pipe: p, mount: m, epoch: time.Now(),
 		joined: make(chan struct{}, 1), snapWake: make(chan struct{}, 1)}
+	st.info.Store(&streamFormat{f, enc})
 	m.StartTimeline()
 	if !s.cfg.DisableIDROnJoin {
 		m.OnViewerJoin(st.requestIDR)
@@ -166,6 +178,7 @@ func (st *Stream) SetFormat(f Format) error {
 	}
 	st.pipe.stop()
 	st.pipe, st.f, st.enc = p, f, enc
+	st.info.Store(&streamFormat{f, enc})
 	st.mount.SetParams(p.x.Headers())
 	go st.encodeLoop(p)
 	st.srv.log.Info("stream format changed", "path", st.path, "format", f.PixelFormat.String(),
@@ -195,11 +208,7 @@ func (p *pipeline) stop() {
 func (st *Stream) Path() string { return st.path }
 
 // Format is the format of the frames the stream takes.
-func (st *Stream) Format() Format {
-	st.wmu.Lock()
-	defer st.wmu.Unlock()
-	return st.f
-}
+func (st *Stream) Format() Format { return st.info.Load().f }
 
 // WriteFrame writes one raw frame, stamped with its arrival time on a
 // monotonic clock. The frame must be f.FrameSize() bytes (or, with a
@@ -223,7 +232,10 @@ func (st *Stream) write(pix []byte, ts time.Duration, hasTS bool) error {
 	check := func() error {
 		return yuv.CheckSize(len(pix), st.f.PixelFormat, st.f.Width, st.f.Height, st.f.Stride)
 	}
-	return st.writeWith(ts, hasTS, check, func(dst *yuv.I420) error {
+	hold := func(h *heldFrame) {
+		h.setRaw(pix, st.f.PixelFormat, st.f.Stride, st.f.Width, st.f.Height)
+	}
+	return st.writeWith(ts, hasTS, check, hold, func(dst *yuv.I420) error {
 		// Called with wmu held: st.f is the format of dst.
 		return yuv.Convert(dst, pix, st.f.PixelFormat, st.f.Stride)
 	})
@@ -251,14 +263,16 @@ func (st *Stream) WriteImage(img image.Image) error {
 		if m.SubsampleRatio != image.YCbCrSubsampleRatio420 {
 			return fmt.Errorf("write %s: YCbCr subsampling %v, want 4:2:0", st.path, m.SubsampleRatio)
 		}
-		return st.writeWith(0, false, nil, func(dst *yuv.I420) error {
+		convert := func(dst *yuv.I420) error {
 			copyPlane(dst.Y, dst.StrideY, m.Y[m.YOffset(b.Min.X, b.Min.Y):], m.YStride, dst.Width, dst.Height)
 			ci := m.COffset(b.Min.X, b.Min.Y)
 			cw, ch := (dst.Width+1)/2, (dst.Height+1)/2
 			copyPlane(dst.U, dst.StrideU, m.Cb[ci:], m.CStride, cw, ch)
 			copyPlane(dst.V, dst.StrideV, m.Cr[ci:], m.CStride, cw, ch)
 			return nil
-		})
+		}
+		hold := func(h *heldFrame) { h.setI420(b.Dx(), b.Dy(), convert) }
+		return st.writeWith(0, false, nil, hold, convert)
 	default:
 		return fmt.Errorf("write %s: image type %T, want *image.RGBA, *image.NRGBA, *image.Gray or *image.YCbCr", st.path, img)
 	}
@@ -270,6 +284,8 @@ func (st *Stream) WriteImage(img image.Image) error {
 	}
 	return st.writeWith(0, false, func() error {
 		return yuv.CheckSize(len(pix), pf, b.Dx(), b.Dy(), stride)
+	}, func(h *heldFrame) {
+		h.setRaw(pix, pf, stride, b.Dx(), b.Dy())
 	}, func(dst *yuv.I420) error {
 		return yuv.Convert(dst, pix, pf, stride)
 	})
@@ -283,8 +299,10 @@ func copyPlane(dst []byte, dstStride int, src []byte, srcStride, w, h int) {
 
 // writeWith takes a free picture (or the oldest waiting one), fills it with
 // convert, stamps it and queues it for the encoder. When nobody watches it
-// only checks the frame (check may be nil).
-func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, convert func(*yuv.I420) error) error {
+// only checks the frame (check may be nil) and keeps a copy with hold,
+// unconverted, for the next viewer's first picture.
+func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, hold func(*heldFrame),
+	convert func(*yuv.I420) error) error {
 	st.wmu.Lock()
 	defer st.wmu.Unlock()
 	if st.closed {
@@ -307,7 +325,11 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, co
 		st.framesIn.Add(1)
 		st.skipped.Add(1)
 		st.resume = true
+		st.held.mu.Lock()
+		hold(&st.held)
+		st.held.pts, st.held.capture = st.stamp(now, ts, hasTS)
 		st.skipping.Store(true)
+		st.held.mu.Unlock()
 		return nil
 	}
 	pipe := st.pipe
@@ -334,17 +356,22 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, co
 		st.refused.Add(1)
 		return fmt.Errorf("write %s: %w", st.path, err)
 	}
-	if hasTS {
-		p.pts = ts - st.ts0
-	} else {
-		p.pts = now.Sub(st.t0)
-	}
-	p.capture = st.t0.Add(p.pts)
+	p.pts, p.capture = st.stamp(now, ts, hasTS)
 	p.forceIDR, st.resume = st.resume, false
 	st.skipping.Store(false)
 	st.framesIn.Add(1)
 	pipe.ready <- p
 	return nil
+}
+
+// stamp returns the presentation and capture times of a frame written at
+// now (with the producer's timestamp ts if hasTS). Called with wmu held.
+func (st *Stream) stamp(now time.Time, ts time.Duration, hasTS bool) (time.Duration, time.Time) {
+	pts := now.Sub(st.t0)
+	if hasTS {
+		pts = ts - st.ts0
+	}
+	return pts, st.t0.Add(pts)
 }
 
 // joinSettle is how long after a viewer's PLAY its IDR may be encoded.
@@ -356,6 +383,18 @@ const joinSettle = 2 * time.Millisecond
 // joinWait is how long a joining viewer may wait for the producer's next
 // frame before the last one is encoded again for it.
 const joinWait = 40 * time.Millisecond
+
+// joinBurst is how long the last picture is repeated at burstSpacing after
+// a join it answered (the producer paused, slow or gone): ffmpeg, GStreamer
+// and OpenCV read a few frames, or a few frames' worth of time, before they
+// show the first, and at one repeat a second that took them 25 s.
+const joinBurst = time.Second
+
+// burstSpacing is the distance between the repeats of a burst: the stream's
+// frame interval, at least 1/60 s and at most 100 ms.
+func burstSpacing(fps float64) time.Duration {
+	return min(max(time.Duration(float64(time.Second)/fps), time.Second/60), 100*time.Millisecond)
+}
 
 // encodeLoop encodes pipe's waiting pictures until its ready queue is
 // closed. It keeps the last picture: when no new one comes for
@@ -374,11 +413,30 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 		last       *picture // the last picture encoded, held for repeats
 		lastWall   time.Time
 		spacing    = time.Duration(float64(time.Second) / pipe.fps)
+		burstUntil time.Time // repeats come at burstSpacing until then
 	)
 	idle := time.NewTimer(cfg.IdleInterval)
 	defer idle.Stop()
 	if cfg.Idle != IdleRepeat {
 		idle.Stop()
+	}
+	// armIdle sets the timer of the next repeat: burstSpacing during a
+	// join's burst, IdleInterval with IdleRepeat, none otherwise.
+	armIdle := func() {
+		switch {
+		case time.Now().Before(burstUntil):
+			idle.Reset(burstSpacing(pipe.fps))
+		case cfg.Idle == IdleRepeat:
+			idle.Reset(cfg.IdleInterval)
+		default:
+			idle.Stop()
+		}
+	}
+	// burst starts the repeats that follow a join answered with the last
+	// picture: players probe a few frames before they show the first one.
+	burst := func() {
+		burstUntil = time.Now().Add(joinBurst)
+		armIdle()
 	}
 	join := time.NewTimer(time.Hour)
 	join.Stop()
@@ -443,9 +501,26 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 		case <-st.snapWake:
 			if last != nil && !st.skipping.Load() {
 				st.answerSnapshots(last.img)
+			} else if st.loadHeld(pipe, &last) {
+				lastWall = time.Now()
+				st.answerSnapshots(last.img)
 			}
 		case <-join.C:
-			if st.joinAt.Load() <= served || last == nil || st.skipping.Load() {
+			if st.joinAt.Load() <= served {
+				continue
+			}
+			if last == nil || st.skipping.Load() {
+				// Nobody watched: the latest frame was kept as it came.
+				// Converted now and encoded as the IDR, it is the
+				// viewer's picture at once, whether the producer is
+				// paused, slow or gone.
+				if st.loadHeld(pipe, &last) {
+					lastWall = time.Now()
+					encode(last, true)
+					served, lastForced = st.joinAt.Load(), time.Now()
+					st.repeated.Add(1)
+					burst()
+				}
 				continue
 			}
 			// The producer's next frame, forced to an IDR, will serve the
@@ -453,7 +528,14 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			// encoded again as the IDR, at the cost of one repeated frame
 			// for the viewers already watching.
 			if eta := lastWall.Add(spacing).Sub(time.Now()); eta > joinWait || eta < -joinWait {
+				// A slow producer's next frame is far off, a paused one's
+				// long overdue: repeats follow until players have probed.
+				// A fast producer's late frame gets no burst.
+				slow := eta > joinWait || -eta > 4*burstSpacing(pipe.fps)
 				repeat()
+				if slow {
+					burst()
+				}
 			} else {
 				join.Reset(eta + joinWait) // then it is late: look again
 			}
@@ -471,6 +553,10 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			encode(p, p.forceIDR)
 			st.framesOut.Add(1)
 			now := time.Now()
+			if now.Sub(lastWall) < 2*burstSpacing(pipe.fps) {
+				// The producer is fast again: its frames need no repeats.
+				burstUntil = time.Time{}
+			}
 			if last != nil {
 				pipe.free <- last
 				// A moving average of the producer's frame spacing.
@@ -480,12 +566,12 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			if st.snapPending.Load() {
 				st.answerSnapshots(p.img)
 			}
-			if cfg.Idle == IdleRepeat {
-				idle.Reset(cfg.IdleInterval)
-			}
+			armIdle()
 		case <-idle.C:
-			idle.Reset(cfg.IdleInterval)
-			if last == nil || !st.mount.Active() {
+			bursting := time.Now().Before(burstUntil)
+			armIdle()
+			if last == nil || !st.mount.Active() || (cfg.Idle != IdleRepeat && !bursting) ||
+				(bursting && time.Since(lastWall) < burstSpacing(pipe.fps)/2) {
 				continue
 			}
 			repeat()

@@ -44,7 +44,7 @@ func TestPublishRejectsBadFormats(t *testing.T) {
 		{"/x", framecast.Format{PixelFormat: 99, Width: 640, Height: 480}, "unknown pixel format"},
 		{"/x", framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480, Stride: 100}, "stride 100 is less than a bgr24 row of 640 pixels (1920 bytes)"},
 		{"/x", framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480, FPS: -1}, "frame rate -1"},
-		{"cam", framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480}, "path must start with /"},
+		{"cam", framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480}, `path "cam" must start with /`},
 		{"/x", framecast.Format{PixelFormat: framecast.BGR24, Width: 640, Height: 480, Encoder: &framecast.EncoderConfig{Preset: "warp"}}, "preset"},
 	} {
 		_, err := srv.Publish(tc.path, tc.f)

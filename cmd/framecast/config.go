@@ -13,6 +13,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/internal/pathname"
 )
 
 // fileConfig is the YAML configuration of "framecast serve --config FILE".
@@ -32,6 +33,7 @@ type fileConfig struct {
 	Idle           *string       `yaml:"idle"`
 	AlwaysEncode   *bool         `yaml:"always_encode"`
 	StatusInterval *yamlDuration `yaml:"status_interval"`
+	Linger         *yamlDuration `yaml:"linger"`
 	LogLevel       *string       `yaml:"log_level"`
 	Streams        []streamFile  `yaml:"streams"`
 
@@ -127,8 +129,8 @@ func loadConfig(path string) (*fileConfig, error) {
 	}
 	for i, s := range c.Streams {
 		where := fmt.Sprintf("config %s: line %d: stream %d", path, s.line, i+1)
-		if !strings.HasPrefix(s.Path, "/") {
-			return nil, fmt.Errorf("%s: path %q must start with /", where, s.Path)
+		if err := pathname.Check(s.Path); err != nil {
+			return nil, fmt.Errorf("%s: %w", where, err)
 		}
 		switch s.Source {
 		case "testsrc", "stdin":
@@ -203,6 +205,9 @@ func (c *fileConfig) apply(f *serveFlags) {
 	}
 	if c.StatusInterval != nil {
 		f.status = c.StatusInterval.Duration
+	}
+	if c.Linger != nil {
+		f.linger = c.Linger.Duration
 	}
 	set(&f.logLevel, c.LogLevel)
 	if c.Transports != nil {

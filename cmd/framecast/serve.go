@@ -54,6 +54,7 @@ type serveFlags struct {
 	whenFull, idle        string
 	alwaysEncode          bool
 	status                time.Duration
+	linger                time.Duration
 	logLevel              string
 	config                string
 	http                  string
@@ -89,6 +90,7 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.BoolVar(&f.idrOnJoin, "idr-on-join", true, "send an IDR when a viewer starts playing, so it sees a picture at once")
 	fs.StringVar(&f.whenFull, "when-full", "drop-oldest", "when the encoder is behind: drop-oldest (newest frame wins, drops counted) or block the producer")
 	fs.StringVar(&f.idle, "idle", "repeat", "while a producer stalls or is gone: repeat (the last frame once a second) or none")
+	fs.DurationVar(&f.linger, "linger", 30*time.Second, "how long a path whose producer left keeps its viewers, repeating its last picture, before it is removed (`duration`; 0: removed at once); the config's streams are never removed")
 	fs.BoolVar(&f.alwaysEncode, "always-encode", false, "encode while nobody watches (by default a stream without viewers skips encoding)")
 	fs.DurationVar(&f.status, "status-interval", 10*time.Second, "how often to log a status line per stream (`duration`; 0 never)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log `level`: debug, info, warn or error")
@@ -204,11 +206,13 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		sources = append(sources, streamFile{Path: f.stdin, Source: "stdin"})
 	}
 	paths, stdins := map[string]bool{}, 0
+	var keep []string // the declared paths are never removed
 	for _, src := range sources {
 		if paths[src.Path] {
 			return fmt.Errorf("two sources on path %s", src.Path)
 		}
 		paths[src.Path] = true
+		keep = append(keep, src.Path)
 		if src.Source == "stdin" {
 			stdins++
 		}
@@ -246,6 +250,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		WhenFull:         whenFull,
 		Idle:             idle,
 		AlwaysEncode:     f.alwaysEncode,
+		Linger:           lingerOf(f.linger),
+		KeepPaths:        keep,
 		StatusInterval:   f.status,
 		Logger:           log,
 	})
@@ -277,6 +283,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		fmt.Fprintf(stdout, "framecast: ingest on %s\n", u)
 	}
 
+	httpErr := make(chan error, 1) // why the web server stopped on its own
 	if f.http != "" && f.http != "none" {
 		ln, err := net.Listen("tcp", f.http)
 		if err != nil {
@@ -297,7 +304,9 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ws.Serve(ln)
+			if err := ws.Serve(ln); err != nil {
+				httpErr <- err
+			}
 		}()
 		defer ws.Close() // before the server closes: previews are sinks of its streams
 		fmt.Fprintf(stdout, "framecast: web page on http://%s/\n", ln.Addr())
@@ -358,11 +367,19 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 Push frames from your program to %[1]s; watch them at %[2]s/cam:
   Python: PYTHONPATH=clients/python python3 examples/python/synthetic.py --address %[1]s --path /cam
           (from framecast import Publisher; pub = Publisher("/cam", address="%[1]s"); pub.write(frame))
-  Go:     publisher.Dial(ctx, "%[1]s", "/cam", framecast.Format{…}) (package github.com/framecast/framecast/publisher)
+  Go:     publisher.Dial(ctx, "%[1]s", "/cam", publisher.Format{…}) (package github.com/framecast/framecast/publisher)
   A pipe: ffmpeg … -f rawvideo -pix_fmt bgr24 - | framecast serve --stdin /cam --size WxH --fps N --pix-fmt bgr24
 `, ingestURLs[0], base)
 	}
-	<-ctx.Done()
+	// A listener gone for good ends the process, non-zero: never run on deaf.
+	select {
+	case <-ctx.Done():
+	case <-srv.Done():
+		return srv.Wait() // the server logged it at error
+	case err := <-httpErr:
+		log.Error("web server stopped", "error", err)
+		return err
+	}
 	log.Info("shutting down")
 	return nil
 }
@@ -471,4 +488,13 @@ func readFrames(ctx context.Context, r io.Reader, st *framecast.Stream) (int, er
 		n++
 	}
 	return n, nil
+}
+
+// lingerOf maps --linger to Config.Linger, where 0 means the default: a
+// --linger of 0 removes paths at once.
+func lingerOf(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -2,11 +2,11 @@ package ingest
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"math"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/framecast/framecast/internal/pathname"
 )
 
 // Hello is the HELLO payload: the first message of a connection, naming the
@@ -93,20 +93,10 @@ func (h *Hello) Unmarshal(b []byte) error {
 	return nil
 }
 
-// errPath is wrapped by ValidatePath's errors.
-var errPath = errors.New("want UTF-8 that starts with /, at most 255 bytes, without spaces, ?, # or control characters")
-
-// ValidatePath reports whether p may be published: UTF-8 that starts with
-// "/", at most MaxPathLen bytes, with no spaces, '?', '#' or control
-// characters (they would break the rtsp:// URL).
-func ValidatePath(p string) error {
-	ok := len(p) >= 1 && len(p) <= MaxPathLen && p[0] == '/' && utf8.ValidString(p) &&
-		!strings.ContainsFunc(p, func(r rune) bool { return r <= ' ' || r == 0x7f || r == '?' || r == '#' })
-	if !ok {
-		return fmt.Errorf("path %s: %w", quoteCut(p), errPath)
-	}
-	return nil
-}
+// ValidatePath reports whether p may be published: a canonical path by
+// pathname.Check (e.g. "/cam" or "/site/cam", at most MaxPathLen bytes),
+// the rule the RTSP server, the web API and the configuration share.
+func ValidatePath(p string) error { return pathname.Check(p) }
 
 // quoteCut quotes a string the producer sent for an error message, cut to
 // 64 bytes so that messages stay short.

@@ -14,6 +14,8 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+
+	"github.com/framecast/framecast/internal/listen"
 )
 
 // Config configures a Server.
@@ -48,6 +50,9 @@ type Config struct {
 	// WriteQueueSize is the number of packets queued per viewer (power of two).
 	WriteQueueSize int
 	Logger         *slog.Logger
+	// Listen opens the RTSP TCP listener; nil means net.Listen. Accept
+	// goes through a listen.Listener either way.
+	Listen func(network, address string) (net.Listener, error)
 }
 
 // Server is an RTSP server with one Mount per path.
@@ -56,6 +61,10 @@ type Server struct {
 	log *slog.Logger
 	gs  *gortsplib.Server
 	adm admission
+
+	ln      *listen.Listener // the RTSP listener: lifecycle.go
+	fatal   chan error       // Err
+	watched chan struct{}    // closed when the Wait watcher returns
 
 	mu     sync.RWMutex
 	mounts map[string]*Mount
@@ -81,6 +90,7 @@ func Listen(cfg Config) (*Server, error) {
 		MulticastRTCPPort: cfg.MulticastRTCPPort,
 		TLSConfig:         cfg.TLSConfig,
 		WriteQueueSize:    cfg.WriteQueueSize,
+		Listen:            s.listen,
 	}
 	if cfg.MulticastIPRange == "" {
 		s.gs.MulticastRTPPort, s.gs.MulticastRTCPPort = 0, 0
@@ -88,6 +98,7 @@ func Listen(cfg Config) (*Server, error) {
 	if err := s.gs.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp listen %s: %w", cfg.Address, err)
 	}
+	s.watch()
 	return s, nil
 }
 
@@ -138,6 +149,7 @@ func (s *Server) Close() {
 		m.close()
 	}
 	s.gs.Close()
+	<-s.watched
 }
 
 // handler implements gortsplib's server callbacks.
@@ -152,6 +164,9 @@ func notFound(path string) *base.Response {
 }
 
 func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res := h.checkPath(ctx.Conn, ctx.Request, ctx.Path, true); res != nil {
+		return res, nil, nil
+	}
 	if res, err := h.authorize(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
@@ -163,9 +178,12 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 	return &base.Response{StatusCode: base.StatusOK}, m.stream, nil
 }
 
-// OnSetup checks, in this order, the credentials, the path, the transport
-// and the viewer limits.
+// OnSetup checks, in this order, that the path is canonical, the
+// credentials, that the path is served, the transport and the viewer limits.
 func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res := h.checkPath(ctx.Conn, ctx.Request, ctx.Path, false); res != nil {
+		return res, nil, nil
+	}
 	if res, err := h.authorize(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
@@ -184,6 +202,9 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 }
 
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
+	if res := h.checkPlayPath(ctx); res != nil {
+		return res, nil
+	}
 	m := (*Server)(h).lookup(ctx.Path)
 	if m == nil {
 		return notFound(ctx.Path), nil
@@ -220,4 +241,16 @@ func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteEr
 		h.log.Warn("viewer too slow, disconnected", "path", m.path, "remote", remote,
 			"queue", h.gs.WriteQueueSize, "slow_viewers", m.SlowViewers(), "error", ctx.Error)
 	}
+}
+
+// Unmount removes m from the server and disconnects its viewers: its path
+// is no longer served (DESCRIBE answers 404) until Mount creates it again.
+func (s *Server) Unmount(m *Mount) {
+	s.mu.Lock()
+	if s.mounts[m.path] == m {
+		delete(s.mounts, m.path)
+	}
+	s.mu.Unlock()
+	m.OnViewerJoin(nil)
+	m.close()
 }

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/internal/listen"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -56,7 +57,7 @@ type Server struct {
 	fc   *framecast.Server
 	opts Options
 	log  *slog.Logger
-	mux  *http.ServeMux
+	mux  http.Handler // routes, behind refuseAliases
 	api  *webrtc.API
 	reg  *prometheus.Registry
 
@@ -110,7 +111,7 @@ func New(srv *framecast.Server, opts Options) (*Server, error) {
 	}
 	s.reg = reg
 	s.rates = newRates()
-	s.mux = s.routes()
+	s.mux = refuseAliases(s.routes())
 	s.wg.Add(1)
 	go s.sampleRates()
 	return s, nil
@@ -143,6 +144,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.https[hs] = struct{}{}
 	s.mu.Unlock()
 	s.log.Info("http listening", "address", ln.Addr().String())
+	// net/http retries EMFILE too, but logs each retry; this counts them
+	// and warns once per interval, like the RTSP and ingest listeners.
+	ln = listen.Wrap(ln, listen.Options{Name: "http", Logger: s.log})
 	err := hs.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

@@ -214,21 +214,49 @@ def decode_header(data):
     return Header(msg_type, flags, length)
 
 
+_PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-")
+
+
+def _path_problem(path):
+    """Say what makes path not canonical (the server's rule), or return None."""
+    if path == "":
+        return "is empty"
+    if not path.startswith("/"):
+        return "must start with /"
+    if path == "/":
+        return "names no stream"
+    if len(path.encode("utf-8")) > 255:
+        return "is %d bytes, more than 255" % len(path.encode("utf-8"))
+    segments = path[1:].split("/")
+    for i, seg in enumerate(segments):
+        if seg == "":
+            return "ends with /" if i == len(segments) - 1 else "has an empty segment (//)"
+        if seg in (".", ".."):
+            return "has a %r segment" % seg
+        for c in seg:
+            if c == "%":
+                return "has %: percent-escapes are not decoded, write the path itself"
+            if c not in _PATH_CHARS:
+                return "has %r" % c
+    return None
+
+
 def check_path(path):
-    """Return path as UTF-8 bytes, or raise ValueError if HELLO can't carry it."""
+    """Return path as bytes, or raise ValueError if it is not a canonical path.
+
+    A canonical path is "/" and segments of ASCII letters, digits, '.', '_', '~'
+    or '-' joined by single slashes, no "." or ".." segment, at most 255 bytes;
+    the server refuses any other (docs/serving.md, "Paths").
+    """
     if not isinstance(path, str):
         raise TypeError("path %r: want a str such as '/cam'" % (path,))
-    raw = path.encode("utf-8")
-    if (
-        not path.startswith("/")
-        or len(raw) > 255
-        or any(c in " ?#\x7f" or c < " " for c in path)
-    ):
+    problem = _path_problem(path)
+    if problem:
         raise ValueError(
-            "path %r: want a path that starts with '/', has at most 255 bytes and no "
-            "spaces, '?', '#' or control characters (e.g. '/cam')" % (path,)
+            "path %r %s; want a path such as /cam or /site/cam: segments of letters, digits, "
+            "'.', '_', '~' or '-' after single slashes, at most 255 bytes" % (path, problem)
         )
-    return raw
+    return path.encode("ascii")
 
 
 def encode_hello(path, token=None):

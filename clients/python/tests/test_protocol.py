@@ -85,7 +85,8 @@ class EncodeTest(unittest.TestCase):
         self.assertEqual(protocol.decode_hello(msg[8:]), (1, "/a/b", token))
 
     def test_hello_refuses_malformed_paths(self):
-        for path in ["cam", "", "/a b", "/a?x", "/a#x", "/a\x00", "/a\tb", "/a\x7f", "/" + "x" * 255]:
+        for path in ["cam", "", "/a b", "/a?x", "/a#x", "/a\x00", "/a\tb", "/a\x7f", "/" + "x" * 255,
+                     "/", "/pub/", "//pub", "/pub/../pub", "/pu%62", "/./pub", "/caméra"]:
             with self.subTest(path=path), self.assertRaises(ValueError):
                 protocol.encode_hello(path)
         protocol.encode_hello("/" + "x" * 254)  # 255 bytes: allowed

@@ -1,0 +1,52 @@
+package rtsp
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/framecast/framecast/internal/listen"
+)
+
+// listen is gortsplib's Listen hook: the RTSP listener accepts through a
+// listen.Listener, so that running out of descriptors (EMFILE) is retried
+// instead of stopping gortsplib's accept loop, and the server, for good.
+func (s *Server) listen(network, address string) (net.Listener, error) {
+	f := s.cfg.Listen
+	if f == nil {
+		f = net.Listen
+	}
+	l, err := f(network, address)
+	if err != nil {
+		return nil, err
+	}
+	s.ln = listen.Wrap(l, listen.Options{Name: "rtsp", Logger: s.log})
+	return s.ln, nil
+}
+
+// watch starts the goroutine that waits for gortsplib to stop and reports
+// why on Err unless Close stopped it. Close waits for it.
+func (s *Server) watch() {
+	s.fatal = make(chan error, 1)
+	s.watched = make(chan struct{})
+	go func() {
+		defer close(s.watched)
+		err := s.gs.Wait()
+		s.mu.RLock()
+		closed := s.closed
+		s.mu.RUnlock()
+		if !closed {
+			s.fatal <- fmt.Errorf("rtsp server on %s stopped: %w", s.ln.Addr(), err)
+		}
+	}()
+}
+
+// Err returns a channel that receives, once, the error that stopped the
+// server on its own: its listener failed for good (a temporary accept
+// error such as EMFILE is retried, not reported) or gortsplib stopped. The
+// server no longer takes viewers then, though Close is still to be called.
+// Nothing is sent when Close stops the server.
+func (s *Server) Err() <-chan error { return s.fatal }
+
+// AcceptRetries returns how many accepts of the RTSP listener failed with a
+// temporary error (out of descriptors, for example) and were retried.
+func (s *Server) AcceptRetries() uint64 { return s.ln.Retries() }
