@@ -36,7 +36,7 @@ func TestMain(m *testing.M) {
 		os.Stderr.Write(out)
 		panic(err)
 	}
-	code := m.Run()
+	code := testkit.RunAndCheckLeaks(m.Run)
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
