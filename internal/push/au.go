@@ -1,12 +1,9 @@
 package push
 
-import "time"
+import (
+	"time"
 
-// NAL unit types (H.264, table 7-1).
-const (
-	naluIDR = 5
-	naluSPS = 7
-	naluPPS = 8
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
 // accessUnit is a copy of one encoded access unit, queued between the
@@ -22,7 +19,8 @@ type accessUnit struct {
 	gap     bool // access units before this one were dropped
 }
 
-// fill copies au into a, reusing a's buffers.
+// fill copies au into a, reusing a's buffers. Empty NAL units, which carry
+// nothing, are left out.
 func (a *accessUnit) fill(au [][]byte, pts time.Duration, capture time.Time) {
 	n := 0
 	for _, nalu := range au {
@@ -33,31 +31,28 @@ func (a *accessUnit) fill(au [][]byte, pts time.Duration, capture time.Time) {
 	}
 	a.buf = a.buf[:n]
 	a.nalus = a.nalus[:0]
-	a.idr = false
 	off := 0
 	for _, nalu := range au {
+		if len(nalu) == 0 {
+			continue
+		}
 		m := copy(a.buf[off:], nalu)
 		a.nalus = append(a.nalus, a.buf[off:off+m:off+m])
 		off += m
-		if m > 0 && nalu[0]&0x1f == naluIDR {
-			a.idr = true
-		}
 	}
+	a.idr = h264.IsRandomAccess(a.nalus)
 	a.pts, a.capture, a.arrived = pts, capture, time.Now()
 }
 
 // params returns the access unit's SPS and PPS, or nil.
 func (a *accessUnit) params() (sps, pps []byte) {
 	for _, nalu := range a.nalus {
-		if len(nalu) == 0 {
-			continue
-		}
-		switch nalu[0] & 0x1f {
-		case naluSPS:
+		switch h264.NALUType(nalu[0] & 0x1f) {
+		case h264.NALUTypeSPS:
 			if sps == nil {
 				sps = nalu
 			}
-		case naluPPS:
+		case h264.NALUTypePPS:
 			if pps == nil {
 				pps = nalu
 			}

@@ -16,8 +16,11 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 
+	"github.com/framecast/framecast/internal/h264desc"
+	"github.com/framecast/framecast/internal/rtptime"
 	"github.com/framecast/framecast/internal/testkit"
 )
 
@@ -265,9 +268,12 @@ func (r *receiver) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Resp
 		}
 		g := got{ts: pkt.Timestamp, arrived: time.Now()}
 		for _, nalu := range au {
-			if len(nalu) >= 5 && (nalu[0]&0x1f == 1 || nalu[0]&0x1f == 5) {
+			if len(nalu) < 5 {
+				continue
+			}
+			if typ := h264.NALUType(nalu[0] & 0x1f); typ == h264.NALUTypeNonIDR || typ == h264.NALUTypeIDR {
 				g.n = readNumber(nalu[1:])
-				g.idr = nalu[0]&0x1f == 5
+				g.idr = typ == h264.NALUTypeIDR
 			}
 		}
 		r.mu.Lock()
@@ -349,7 +355,7 @@ func checkFrames(t *testing.T, src *source, frames []got) {
 		if b.n != a.n+1 && !b.idr {
 			t.Fatalf("frame %d after frame %d is not an IDR: a decoder would miss its references", b.n, a.n)
 		}
-		want := uint32(rtpTicks(src.pts(b.n)) - rtpTicks(src.pts(a.n)))
+		want := uint32(rtptime.Ticks(src.pts(b.n), h264desc.ClockRate) - rtptime.Ticks(src.pts(a.n), h264desc.ClockRate))
 		if d := b.ts - a.ts; d != want {
 			t.Fatalf("RTP timestamp of frame %d is %d ticks after frame %d's, want %d", b.n, d, a.n, want)
 		}

@@ -22,6 +22,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+
+	"github.com/framecast/framecast/internal/h264desc"
 )
 
 // Sink receives the encoded stream: the NAL units of one access unit
@@ -349,9 +351,7 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 // connect dials the remote and runs ANNOUNCE (an SDP with one H.264 media
 // carrying the SPS and PPS of the IDR about to be sent), SETUP and RECORD.
 func (p *Pusher) connect() (*gortsplib.Client, *description.Media, *format.H264, error) {
-	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: p.sps, PPS: p.pps}
-	media := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
-	desc := &description.Session{Medias: []*description.Media{media}}
+	desc, media, forma := h264desc.Session(p.sps, p.pps)
 	proto := p.proto
 	c := &gortsplib.Client{
 		Scheme:         p.u.Scheme,

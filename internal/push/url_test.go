@@ -3,7 +3,6 @@ package push
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestParseURL(t *testing.T) {
@@ -78,19 +77,5 @@ func TestNewRefusesBadConfig(t *testing.T) {
 			p.Close()
 			t.Errorf("New(%+v) accepted", cfg)
 		}
-	}
-}
-
-// TestRTPTicksRoundTrip: the sink's pts is made from 90 kHz ticks
-// (ticks*100000/9 ns, truncated); converting back must give the same ticks.
-func TestRTPTicksRoundTrip(t *testing.T) {
-	for _, ticks := range []int64{0, 1, 2, 3000, 3003, 90000, 1<<32 + 7, 1 << 40, 90000 * 86400 * 365 * 10} {
-		pts := time.Duration(ticks * 100000 / 9)
-		if got := rtpTicks(pts); got != ticks {
-			t.Errorf("rtpTicks(%v) = %d, want %d", pts, got, ticks)
-		}
-	}
-	if got := rtpTicks(time.Second / 30); got != 3000 {
-		t.Errorf("rtpTicks(1/30 s) = %d, want 3000", got)
 	}
 }

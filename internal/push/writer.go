@@ -2,16 +2,15 @@ package push
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-)
 
-// clockRate is the RTP clock of H.264 video.
-const clockRate = 90000
+	"github.com/framecast/framecast/internal/h264desc"
+	"github.com/framecast/framecast/internal/rtptime"
+)
 
 // writer packetises access units for one connection and hands the packets
 // to the gortsplib client, whose own goroutine writes each to the socket
@@ -35,14 +34,6 @@ func newWriter(c *gortsplib.Client, media *description.Media, forma *format.H264
 	return &writer{c: c, media: media, enc: enc, base: base}, nil
 }
 
-// rtpTicks converts a presentation time to 90 kHz ticks, rounding, so that
-// a pts made from ticks converts back to the same ticks. Whole seconds are
-// converted apart, since pts*90000 overflows after 28 hours.
-func rtpTicks(pts time.Duration) int64 {
-	secs, rem := int64(pts/time.Second), int64(pts%time.Second)
-	return secs*clockRate + (rem*clockRate+int64(time.Second)/2)/int64(time.Second)
-}
-
 // write sends one access unit. Its RTP timestamp comes from its pts; its
 // capture time goes to RTCP sender reports.
 func (w *writer) write(a *accessUnit) error {
@@ -50,7 +41,9 @@ func (w *writer) write(a *accessUnit) error {
 	if err != nil {
 		return fmt.Errorf("packetise: %w", err)
 	}
-	ts := w.base + uint32(rtpTicks(a.pts))
+	// The sink's pts was made from the mount's ticks by rtptime.Duration,
+	// so this gives back the mount's own spacing.
+	ts := w.base + uint32(rtptime.Ticks(a.pts, h264desc.ClockRate))
 	for _, pkt := range pkts {
 		pkt.Timestamp = ts
 		if err := w.c.WritePacketRTPWithNTP(w.media, pkt, a.capture); err != nil {

@@ -12,10 +12,10 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-)
 
-// clockRate is the RTP clock of H.264 video.
-const clockRate = 90000
+	"github.com/framecast/framecast/internal/h264desc"
+	"github.com/framecast/framecast/internal/rtptime"
+)
 
 // Mount is one served path: an H.264 media with its RTP timeline. A Mount
 // outlives the producers that write to it, so viewers stay connected while a
@@ -48,9 +48,8 @@ type Mount struct {
 }
 
 func newMount(gs *gortsplib.Server, path string, sps, pps []byte) (*Mount, error) {
-	forma := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: sps, PPS: pps}
-	media := &description.Media{Type: description.MediaTypeVideo, Formats: []format.Format{forma}}
-	st := &gortsplib.ServerStream{Server: gs, Desc: &description.Session{Medias: []*description.Media{media}}}
+	desc, media, forma := h264desc.Session(sps, pps)
+	st := &gortsplib.ServerStream{Server: gs, Desc: desc}
 	if err := st.Initialize(); err != nil {
 		return nil, err
 	}
@@ -141,10 +140,10 @@ func (m *Mount) SlowViewers() uint64 {
 // whatever the number of viewers.
 func (m *Mount) BytesSent() uint64 { return m.bytes.Load() }
 
-// Sink receives every access unit written to a mount: NAL units without
-// start codes (valid only during the call), the presentation time on the
-// mount's timeline (monotonic across producers) and the capture time. It is
-// called from the encoder's goroutine and must not block.
+// Sink receives every access unit written to a mount: non-empty NAL units
+// without start codes (valid only during the call), the presentation time
+// on the mount's timeline (monotonic across producers) and the capture
+// time. It is called from the encoder's goroutine and must not block.
 type Sink func(au [][]byte, pts time.Duration, capture time.Time)
 
 type sink struct{ f Sink }
@@ -220,20 +219,25 @@ func (m *Mount) Viewers() int {
 	return len(m.viewers)
 }
 
-// WriteAccessUnit packetises one access unit (NAL units without start
-// codes) and writes it to every viewer. pts is the producer's presentation
-// time; capture is the wall-clock time of capture sent in RTCP sender
-// reports. The NAL units may be reused once it returns.
+// WriteAccessUnit packetises one access unit (non-empty NAL units without
+// start codes) and writes it to every viewer. pts is the producer's
+// presentation time, rounded to the nearest 90 kHz tick; capture is the
+// wall-clock time of capture sent in RTCP sender reports. The NAL units may
+// be reused once it returns.
 func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Time) error {
+	for _, n := range au {
+		if len(n) == 0 {
+			// Sinks read each NAL unit's type from its first byte.
+			return fmt.Errorf("write %s: empty NAL unit", m.path)
+		}
+	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	// In two parts, so that pts*clockRate cannot overflow (it would after
-	// 28 hours of a 24/7 stream).
-	ticks := int64(pts/time.Second)*clockRate + int64(pts%time.Second)*clockRate/int64(time.Second)
+	ticks := rtptime.Ticks(pts, h264desc.ClockRate)
 	if m.newEpoch {
 		next := m.lastRTP + 1
 		if m.started {
-			next = m.lastRTP + max(1, int64(time.Since(m.lastWall))*clockRate/int64(time.Second))
+			next = m.lastRTP + max(1, rtptime.Ticks(time.Since(m.lastWall), h264desc.ClockRate))
 		}
 		m.base = next - ticks
 		m.newEpoch = false
@@ -263,7 +267,7 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 	}
 	m.vmu.Lock()
 	for s := range m.sinks {
-		s.f(au, time.Duration((rtpTS-m.origin)*100000/9), capture) // 90 kHz ticks to ns
+		s.f(au, rtptime.Duration(rtpTS-m.origin, h264desc.ClockRate), capture)
 	}
 	m.vmu.Unlock()
 	m.started = true

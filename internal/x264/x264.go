@@ -78,6 +78,8 @@ import (
 	"strings"
 	"sync"
 	"unsafe"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
 // Params configures an Encoder. Zero values select the documented defaults.
@@ -242,11 +244,15 @@ func Open(p Params) (*Encoder, error) {
 		return nil, errors.New("open x264: x264_encoder_headers failed")
 	}
 	for _, n := range unsafe.Slice(c.nal, c.nnal) {
-		nal := stripStartCode(unsafe.Slice((*byte)(unsafe.Pointer(n.p_payload)), n.i_payload))
-		switch n.i_type {
-		case C.NAL_SPS:
+		sc := startCodeLen(&n)
+		if int(n.i_payload) <= sc {
+			continue
+		}
+		nal := unsafe.Slice((*byte)(unsafe.Pointer(n.p_payload)), n.i_payload)[sc:]
+		switch h264.NALUType(n.i_type) {
+		case h264.NALUTypeSPS:
 			e.sps = append([]byte(nil), nal...)
-		case C.NAL_PPS:
+		case h264.NALUTypePPS:
 			e.pps = append([]byte(nil), nal...)
 		}
 	}
@@ -391,7 +397,8 @@ func (e *Encoder) Flush() (au [][]byte, idr bool, err error) {
 }
 
 // collect copies x264's n output bytes once into e.buf and splits them
-// into NAL units without start codes, dropping SEI.
+// into NAL units without start codes, dropping SEI. x264 describes each NAL
+// unit (offset, size, type, start code length), so nothing is parsed.
 func (e *Encoder) collect(n int) ([][]byte, bool, error) {
 	if n == 0 || e.c.nnal == 0 {
 		return nil, false, nil
@@ -412,17 +419,17 @@ func (e *Encoder) collect(n int) ([][]byte, bool, error) {
 		if off < 0 || off+size > n {
 			return nil, false, fmt.Errorf("x264: NAL %d outside the output (%d+%d > %d)", i, off, size, n)
 		}
-		nal := stripStartCode(buf[off : off+size : off+size])
-		if len(nal) == 0 {
+		sc := startCodeLen(&nals[i])
+		if size <= sc {
 			continue
 		}
-		switch nal[0] & 0x1f {
-		case C.NAL_SEI:
+		switch h264.NALUType(nals[i].i_type) {
+		case h264.NALUTypeSEI:
 			continue
-		case C.NAL_SLICE_IDR:
+		case h264.NALUTypeIDR:
 			idr = true
 		}
-		au = append(au, nal)
+		au = append(au, buf[off+sc:off+size:off+size])
 	}
 	e.au = au
 	if len(au) == 0 {
@@ -431,14 +438,14 @@ func (e *Encoder) collect(n int) ([][]byte, bool, error) {
 	return au, idr, nil
 }
 
-func stripStartCode(b []byte) []byte {
-	switch {
-	case len(b) >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] == 1:
-		return b[4:]
-	case len(b) >= 3 && b[0] == 0 && b[1] == 0 && b[2] == 1:
-		return b[3:]
+// startCodeLen is the length of the Annex-B start code x264 wrote before
+// n's payload (b_annexb is set): 4 bytes where b_long_startcode says so,
+// 3 otherwise.
+func startCodeLen(n *C.x264_nal_t) int {
+	if n.b_long_startcode != 0 {
+		return 4
 	}
-	return b
+	return 3
 }
 
 func (e *Encoder) checkPicture(pic *Picture) error {

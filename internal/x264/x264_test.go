@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 )
 
 // --- synthetic input -------------------------------------------------------
@@ -108,21 +111,25 @@ func copyAU(au [][]byte) [][]byte {
 	return c
 }
 
-func annexB(frames []frame) []byte {
-	var b bytes.Buffer
+func annexB(t *testing.T, frames []frame) []byte {
+	t.Helper()
+	var b []byte
 	for _, f := range frames {
-		for _, n := range f.au {
-			b.Write([]byte{0, 0, 0, 1})
-			b.Write(n)
+		au, err := h264.AnnexB(f.au).Marshal()
+		if err != nil {
+			t.Fatal(err)
 		}
+		b = append(b, au...)
 	}
-	return b.Bytes()
+	return b
 }
 
-func nalTypes(au [][]byte) []int {
-	var ts []int
+// nalTypes reads each NAL unit's type from its header byte, which also
+// checks that Encode cut the start codes off exactly.
+func nalTypes(au [][]byte) []h264.NALUType {
+	var ts []h264.NALUType
 	for _, n := range au {
-		ts = append(ts, int(n[0]&0x1f))
+		ts = append(ts, h264.NALUType(n[0]&0x1f))
 	}
 	return ts
 }
@@ -190,9 +197,9 @@ func checkAU(t *testing.T, i int, f frame) bool {
 	idr := false
 	for j, n := range f.au {
 		switch typ := types[j]; typ {
-		case 7, 8:
-		case 1, 5:
-			idr = idr || typ == 5
+		case h264.NALUTypeSPS, h264.NALUTypePPS:
+		case h264.NALUTypeNonIDR, h264.NALUTypeIDR:
+			idr = idr || typ == h264.NALUTypeIDR
 			st, err := sliceType(n)
 			if err != nil {
 				t.Fatalf("frame %d: %v", i, err)
@@ -200,35 +207,26 @@ func checkAU(t *testing.T, i int, f frame) bool {
 			if st == 1 {
 				t.Fatalf("frame %d: B slice", i)
 			}
-			if typ == 5 && st != 2 {
+			if typ == h264.NALUTypeIDR && st != 2 {
 				t.Fatalf("frame %d: IDR NAL with slice type %d", i, st)
 			}
 		default:
-			t.Fatalf("frame %d: unexpected NAL type %d (types %v)", i, typ, types)
+			t.Fatalf("frame %d: unexpected NAL type %v (types %v)", i, typ, types)
 		}
 	}
 	if idr != f.idr {
 		t.Fatalf("frame %d: Encode said idr=%v, NAL types %v", i, f.idr, types)
 	}
-	if idr && (len(types) < 3 || types[0] != 7 || types[1] != 8) {
+	if idr && (len(types) < 3 || types[0] != h264.NALUTypeSPS || types[1] != h264.NALUTypePPS) {
 		t.Fatalf("frame %d: IDR not preceded by SPS, PPS: %v", i, types)
 	}
-	if !idr && (contains1(types, 7) || contains1(types, 8)) {
+	if !idr && (slices.Contains(types, h264.NALUTypeSPS) || slices.Contains(types, h264.NALUTypePPS)) {
 		t.Fatalf("frame %d: SPS/PPS in a non-IDR access unit: %v", i, types)
 	}
 	return idr
 }
 
 func abs(x int) int { return max(x, -x) }
-
-func contains1(s []int, v int) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
 
 func idrFrames(t *testing.T, frames []frame) []int {
 	var idrs []int
@@ -318,7 +316,7 @@ func TestHeadersAndStructure(t *testing.T) {
 		t.Fatal("first access unit is not an IDR")
 	}
 	types := nalTypes(first.au)
-	if len(types) < 3 || types[0] != 7 || types[1] != 8 || types[2] != 5 {
+	if len(types) < 3 || types[0] != h264.NALUTypeSPS || types[1] != h264.NALUTypePPS || types[2] != h264.NALUTypeIDR {
 		t.Fatalf("first access unit NAL types %v, want SPS, PPS, IDR...", types)
 	}
 	sps, pps := e.Headers()
@@ -339,7 +337,7 @@ func TestDecodeWithFFmpeg(t *testing.T) {
 	e := open(t, Params{Width: w, Height: h, FPSNum: 30})
 	frames := encodeN(t, e, n, 0, nil)
 	file := filepath.Join(t.TempDir(), "out.h264")
-	if err := os.WriteFile(file, annexB(frames), 0o644); err != nil {
+	if err := os.WriteFile(file, annexB(t, frames), 0o644); err != nil {
 		t.Fatal(err)
 	}
 
