@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/framecast/framecast"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // routes maps the URLs the server answers. A stream's path is part of its
@@ -34,7 +33,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /api/v1/streams", s.serveStreams)
 	mux.HandleFunc("/api/v1/streams/{rest...}", s.serveStream)
 	mux.HandleFunc("DELETE /api/v1/whep/{id}", s.serveWHEPDelete)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}))
+	mux.HandleFunc("GET /metrics", s.serveMetrics)
 	return mux
 }
 
@@ -367,8 +366,13 @@ func (s *Server) serveWHEP(w http.ResponseWriter, r *http.Request, path string) 
 	}
 	p, err := s.newPeer(path, r.RemoteAddr)
 	if err != nil {
-		w.Header().Set("Retry-After", "5")
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		// A slot frees itself within ConnectTimeout when its offer never connects.
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(s.opts.ConnectTimeout.Seconds()))))
+		code := http.StatusServiceUnavailable
+		if errors.Is(err, errTooManyFromHost) {
+			code = http.StatusTooManyRequests
+		}
+		http.Error(w, err.Error(), code)
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)

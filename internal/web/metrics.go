@@ -1,8 +1,11 @@
 package web
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Reasons a frame is dropped, the reason label of framecast_frames_dropped_total.
@@ -49,9 +52,25 @@ var (
 		"1 while the stream has a producer, 0 while it repeats the last frame of one that left.", []string{"path"}, nil)
 )
 
+// Series of the previews as a whole, without a path label, so that any
+// scrape may see them.
+var (
+	descPreviewsOpen = prometheus.NewDesc("framecast_previews_open",
+		"WebRTC previews open now, those still connecting included (each takes one of MaxPreviews).", nil, nil)
+	descPreviewsRefused = prometheus.NewDesc("framecast_previews_refused_total",
+		"WebRTC preview offers refused for a limit: max_previews (all slots taken) or max_per_address (that address has its share).",
+		[]string{"reason"}, nil)
+	descPreviewsUnconnected = prometheus.NewDesc("framecast_previews_unconnected_total",
+		"WebRTC previews closed because the browser did not connect (ICE and DTLS) within the connect timeout.", nil, nil)
+)
+
 // collector reads the streams' counters when Prometheus scrapes: nothing is
-// counted twice, and nothing runs between scrapes.
-type collector struct{ s *Server }
+// counted twice, and nothing runs between scrapes. It reports the paths
+// show accepts; nil shows every path.
+type collector struct {
+	s    *Server
+	show func(path string) bool
+}
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFramesIn, descFramesEncoded, descFramesDropped, descFramesSkipped,
@@ -70,6 +89,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	previews := c.s.previews()
 	for _, in := range c.s.fc.Streams() {
+		if c.show != nil && !c.show(in.Path) {
+			continue
+		}
 		p, st := in.Path, in.Stats
 		counter(descFramesIn, st.FramesIn, p)
 		counter(descFramesEncoded, st.FramesEncoded, p)
@@ -109,11 +131,32 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// newRegistry holds framecast's metrics and the Go runtime's and process's.
+// previewsCollector reports the previews' limits and timeouts.
+type previewsCollector struct{ s *Server }
+
+func (c previewsCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descPreviewsOpen
+	ch <- descPreviewsRefused
+	ch <- descPreviewsUnconnected
+}
+
+func (c previewsCollector) Collect(ch chan<- prometheus.Metric) {
+	c.s.mu.Lock()
+	open := len(c.s.peers)
+	c.s.mu.Unlock()
+	ch <- prometheus.MustNewConstMetric(descPreviewsOpen, prometheus.GaugeValue, float64(open))
+	ch <- prometheus.MustNewConstMetric(descPreviewsRefused, prometheus.CounterValue, float64(c.s.refused.total.Load()), "max_previews")
+	ch <- prometheus.MustNewConstMetric(descPreviewsRefused, prometheus.CounterValue, float64(c.s.refused.perAddress.Load()), "max_per_address")
+	ch <- prometheus.MustNewConstMetric(descPreviewsUnconnected, prometheus.CounterValue, float64(c.s.unconnected.Load()))
+}
+
+// newRegistry holds the metrics every scrape sees: the previews' as a
+// whole, the Go runtime's and the process's. The streams' are gathered per
+// scrape (serveMetrics), as what a scrape may see depends on who asks.
 func newRegistry(s *Server) (*prometheus.Registry, error) {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
-		&collector{s: s},
+		previewsCollector{s: s},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {
@@ -122,4 +165,27 @@ func newRegistry(s *Server) (*prometheus.Registry, error) {
 		}
 	}
 	return reg, nil
+}
+
+// serveMetrics answers a Prometheus scrape. With MetricsCredentials, it
+// asks for them and then shows every path; without, it shows the paths
+// Authorize lets the request see, so that an anonymous scrape names no
+// protected path.
+func (s *Server) serveMetrics(w http.ResponseWriter, r *http.Request) {
+	var show func(string) bool
+	if len(s.metricsCreds) > 0 {
+		user, pass, _ := r.BasicAuth()
+		if !matchAny(s.metricsCreds, user, pass) {
+			unauthorized(w)
+			return
+		}
+	} else if s.opts.Authorize != nil {
+		show = func(path string) bool { return s.opts.Authorize(r, path) }
+	}
+	streams := prometheus.NewRegistry()
+	if err := streams.Register(&collector{s: s, show: show}); err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	promhttp.HandlerFor(prometheus.Gatherers{s.reg, streams}, promhttp.HandlerOpts{ErrorLog: slogPrinter{s.log}}).ServeHTTP(w, r)
 }

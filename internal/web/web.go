@@ -35,17 +35,37 @@ type Options struct {
 	// host candidates; nil means 127.0.0.1 only. No STUN or TURN server is
 	// ever asked.
 	ICEAddresses []net.IP
-	// MaxPreviews bounds the WebRTC previews open at once; beyond it a new
-	// one is answered 503. 0 means 16.
+	// MaxPreviews bounds the WebRTC previews open at once, those still
+	// connecting included; beyond it a new one is answered 503. 0 means 16.
 	MaxPreviews int
+	// MaxPreviewsPerAddress bounds the previews open at once from one
+	// remote IP address (the HTTP client's: behind a reverse proxy, the
+	// proxy's), so that one client cannot take every slot; beyond it a new
+	// one is answered 429. 0 means 4; a negative value means no bound but
+	// MaxPreviews.
+	MaxPreviewsPerAddress int
+	// ConnectTimeout closes a preview whose browser has not connected (ICE
+	// and DTLS up) this long after its offer, and frees its slot: an offer
+	// that never connects holds one no longer. 0 means 4 s, ample for ICE
+	// over host candidates.
+	ConnectTimeout time.Duration
 	// Authorize, when set, says whether a request may see path: its entry
 	// in the page and the API, its snapshot and its preview. A refused
 	// request is answered 401 with a Basic challenge (a browser then asks
 	// for a user and password), and the list leaves the path out. nil lets
 	// every request see every path, which suits the default loopback
 	// listener; framecast's RTSP read credentials (Config.Auth) do not
-	// apply here unless Authorize checks them. /metrics is not filtered.
+	// apply here unless Authorize checks them. /metrics leaves out the
+	// series of the paths Authorize refuses the scrape, unless
+	// MetricsCredentials let it in.
 	Authorize func(r *http.Request, path string) bool
+	// MetricsCredentials, when set, are the Basic credentials /metrics
+	// asks for (any one of them; a Pass may be "sha256:" and the hex
+	// SHA-256 of the password, as in framecast.Credentials): without them
+	// it answers 401, with them it shows every path. Unset, /metrics
+	// answers anyone, with the series of the paths Authorize lets the
+	// request see (and the Go runtime's and the process's).
+	MetricsCredentials []framecast.Credentials
 	// SnapshotTimeout bounds the wait for a stream's picture; 0 means 5 s.
 	SnapshotTimeout time.Duration
 	// Logger receives the server's logs; nil means slog.Default().
@@ -62,6 +82,10 @@ type Server struct {
 	reg  *prometheus.Registry
 
 	rates *rates
+
+	metricsCreds []credential  // MetricsCredentials, parsed
+	refused      refusedCounts // previews refused, by reason
+	unconnected  atomic.Uint64 // previews closed for not connecting in time
 
 	mu      sync.Mutex
 	closed  bool
@@ -86,6 +110,12 @@ func New(srv *framecast.Server, opts Options) (*Server, error) {
 	if opts.MaxPreviews <= 0 {
 		opts.MaxPreviews = 16
 	}
+	if opts.MaxPreviewsPerAddress == 0 {
+		opts.MaxPreviewsPerAddress = 4
+	}
+	if opts.ConnectTimeout <= 0 {
+		opts.ConnectTimeout = 4 * time.Second
+	}
 	if opts.SnapshotTimeout <= 0 {
 		opts.SnapshotTimeout = 5 * time.Second
 	}
@@ -100,6 +130,11 @@ func New(srv *framecast.Server, opts Options) (*Server, error) {
 		https: make(map[*http.Server]struct{}), peers: make(map[string]*peer),
 		counted: make(map[string]*pathCounters), done: make(chan struct{}),
 	}
+	creds, err := parseCredentials(opts.MetricsCredentials)
+	if err != nil {
+		return nil, fmt.Errorf("web: metrics credentials: %w", err)
+	}
+	s.metricsCreds = creds
 	api, err := newWebRTCAPI(opts.ICEAddresses, opts.Logger)
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
@@ -144,6 +179,7 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.https[hs] = struct{}{}
 	s.mu.Unlock()
 	s.log.Info("http listening", "address", ln.Addr().String())
+	s.warnIfOpen(ln.Addr())
 	// net/http retries EMFILE too, but logs each retry; this counts them
 	// and warns once per interval, like the RTSP and ingest listeners.
 	ln = listen.Wrap(ln, listen.Options{Name: "http", Logger: s.log})

@@ -14,7 +14,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/internal/h264desc"
+	"github.com/framecast/framecast/internal/rtptime"
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -32,27 +35,26 @@ const (
 	previewQueueLen = 8
 	// rtpMTU is the largest RTP payload sent, pion's own outbound size.
 	rtpMTU = 1200
-	// connectTimeout closes a preview whose browser has not connected.
-	connectTimeout = 10 * time.Second
 	// idrAskInterval is the least time between two IDRs a preview asks for
 	// (after a picture loss indication or a drop); every RTSP viewer gets
 	// them too.
 	idrAskInterval = time.Second
 )
 
-// h264 is what previews are sent: H.264 Constrained Baseline, level 3.1,
-// packetization mode 1 (FU-A), what x264's ultrafast preset produces and what
-// Chromium decodes in WebRTC. level-asymmetry-allowed lets a browser that
-// offers another level accept it.
-var h264 = webrtc.RTPCodecCapability{
+// previewCodec is what previews are sent: H.264 Constrained Baseline,
+// level 3.1, packetization mode 1 (FU-A), what x264's ultrafast preset
+// produces and what Chromium decodes in WebRTC. level-asymmetry-allowed lets
+// a browser that offers another level accept it.
+var previewCodec = webrtc.RTPCodecCapability{
 	MimeType:    webrtc.MimeTypeH264,
-	ClockRate:   90000,
+	ClockRate:   h264desc.ClockRate,
 	SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f",
 }
 
 // Errors a preview request can get.
 var (
 	errTooManyPreviews = errors.New("too many previews open")
+	errTooManyFromHost = errors.New("too many previews open from this address")
 	errBadOffer        = errors.New("the offer is not valid SDP")
 	errNoH264          = errors.New("the offer has no H.264 video with packetization-mode=1 that this server can send")
 )
@@ -62,7 +64,7 @@ var (
 // mDNS, no STUN.
 func newWebRTCAPI(ips []net.IP, log *slog.Logger) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: h264, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
+	if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: previewCodec, PayloadType: 102}, webrtc.RTPCodecTypeVideo); err != nil {
 		return nil, fmt.Errorf("register H.264: %w", err)
 	}
 	ir := &interceptor.Registry{}
@@ -122,6 +124,7 @@ type peer struct {
 	id       string
 	path     string
 	remote   string
+	host     string // remote's IP address, for MaxPreviewsPerAddress
 	pc       *webrtc.PeerConnection
 	track    *webrtc.TrackLocalStaticRTP
 	sender   *webrtc.RTPSender
@@ -141,19 +144,56 @@ type peer struct {
 	bytes, dropped atomic.Uint64
 }
 
+// refusedCounts are the previews refused for a limit, for the metrics.
+type refusedCounts struct {
+	total, perAddress atomic.Uint64 // MaxPreviews, MaxPreviewsPerAddress
+}
+
+// hostOf is the IP address of a remote "host:port".
+func hostOf(remote string) string {
+	if h, _, err := net.SplitHostPort(remote); err == nil {
+		return h
+	}
+	return remote
+}
+
+// roomLocked says whether a new preview from host fits the limits, and
+// counts a refusal; s.mu is held.
+func (s *Server) roomLocked(host string) error {
+	if len(s.peers) >= s.opts.MaxPreviews {
+		s.refused.total.Add(1)
+		return errTooManyPreviews
+	}
+	if limit := s.opts.MaxPreviewsPerAddress; limit > 0 {
+		n := 0
+		for _, p := range s.peers {
+			if p.host == host {
+				n++
+			}
+		}
+		if n >= limit {
+			s.refused.perAddress.Add(1)
+			return fmt.Errorf("%w (%s): at most %d at once", errTooManyFromHost, host, limit)
+		}
+	}
+	return nil
+}
+
 // newPeer opens a peer connection for a preview of path.
 func (s *Server) newPeer(path, remote string) (*peer, error) {
+	host := hostOf(remote)
 	s.mu.Lock()
-	full := len(s.peers) >= s.opts.MaxPreviews
+	err := s.roomLocked(host)
 	s.mu.Unlock()
-	if full {
-		return nil, errTooManyPreviews // before the cost of a certificate
+	if err != nil {
+		s.log.Debug("preview refused", "path", path, "remote", remote, "error", err)
+		return nil, err // before the cost of a certificate
 	}
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return nil, fmt.Errorf("peer connection: %w", err)
 	}
-	track, err := webrtc.NewTrackLocalStaticRTP(h264, "video", "framecast")
+	track, err := webrtc.NewTrackLocalStaticRTP(previewCodec, "video", "framecast")
 	if err != nil {
 		pc.Close()
 		return nil, err
@@ -166,7 +206,7 @@ func (s *Server) newPeer(path, remote string) (*peer, error) {
 	var id [16]byte
 	rand.Read(id[:])
 	p := &peer{
-		s: s, id: hex.EncodeToString(id[:]), path: path, remote: remote, pc: pc, track: track, sender: sender,
+		s: s, id: hex.EncodeToString(id[:]), path: path, remote: remote, host: host, pc: pc, track: track, sender: sender,
 		queue: make(chan accessUnit, previewQueueLen), free: make(chan []byte, previewQueueLen+2),
 		askIDR: make(chan struct{}, 1), connected: make(chan struct{}), stop: make(chan struct{}),
 	}
@@ -184,12 +224,13 @@ func (s *Server) newPeer(path, remote string) (*peer, error) {
 	})
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed || len(s.peers) >= s.opts.MaxPreviews {
+	if s.closed {
 		pc.Close()
-		if s.closed {
-			return nil, ErrClosed
-		}
-		return nil, errTooManyPreviews
+		return nil, ErrClosed
+	}
+	if err := s.roomLocked(host); err != nil { // another offer took the slot meanwhile
+		pc.Close()
+		return nil, err
 	}
 	c := s.counted[path]
 	if c == nil {
@@ -239,7 +280,7 @@ func checkOffer(offer string) error {
 		return fmt.Errorf("%w: %w", errBadOffer, err)
 	}
 	for _, c := range d.GetCodecMap() {
-		if strings.EqualFold(c.Name, "H264") && c.ClockRate == 90000 && strings.Contains(c.Fmtp, "packetization-mode=1") {
+		if strings.EqualFold(c.Name, "H264") && c.ClockRate == h264desc.ClockRate && strings.Contains(c.Fmtp, "packetization-mode=1") {
 			return nil
 		}
 	}
@@ -256,12 +297,13 @@ func (p *peer) close() {
 func (p *peer) run() {
 	defer p.s.wg.Done()
 	defer p.finish()
-	timeout := time.NewTimer(connectTimeout)
+	timeout := time.NewTimer(p.s.opts.ConnectTimeout)
 	select {
 	case <-p.connected:
 		timeout.Stop()
 	case <-timeout.C:
-		p.s.log.Info("preview did not connect", "path", p.path, "remote", p.remote, "after", connectTimeout)
+		p.s.unconnected.Add(1)
+		p.s.log.Info("preview did not connect", "path", p.path, "remote", p.remote, "after", p.s.opts.ConnectTimeout)
 		return
 	case <-p.stop:
 		timeout.Stop()
@@ -354,20 +396,21 @@ func (p *peer) readRTCP() {
 	}
 }
 
+// startCode precedes each NAL unit in the Annex-B buffers pion's payloader
+// takes. They are written here rather than by h264.AnnexB.Marshal, which
+// allocates a new buffer for every access unit, so that buffers are reused.
 var startCode = []byte{0, 0, 0, 1}
 
 // sink receives the stream's access units on its encoder goroutine: it
 // copies one into a buffer and queues it without blocking.
 func (p *peer) sink(au [][]byte, pts time.Duration, _ time.Time) {
-	idr, size := false, 0
-	for _, n := range au {
-		size += len(startCode) + len(n)
-		if len(n) > 0 && n[0]&0x1f == 5 {
-			idr = true
-		}
-	}
+	idr := h264.IsRandomAccess(au) // the mount passes no empty NAL units
 	if !idr && p.waitIDR.Load() {
 		return
+	}
+	size := 0
+	for _, n := range au {
+		size += len(startCode) + len(n)
 	}
 	var buf []byte
 	select {
@@ -405,7 +448,7 @@ func (p *peer) sink(au [][]byte, pts time.Duration, _ time.Time) {
 // send packetises one access unit (FU-A, SPS and PPS in a STAP-A with the
 // IDR) with an RTP timestamp from its presentation time, and sends it.
 func (p *peer) send(pay *codecs.H264Payloader, au accessUnit, seq *uint16, ts0 uint32) {
-	ts := ts0 + uint32(int64(au.pts/time.Microsecond)*9/100) // 90 kHz
+	ts := ts0 + uint32(rtptime.Ticks(au.pts, h264desc.ClockRate))
 	payloads := pay.Payload(rtpMTU, au.data)
 	for i, pl := range payloads {
 		pkt := &rtp.Packet{

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/framecast/framecast"
 	"github.com/framecast/framecast/internal/web"
 	"github.com/pion/ice/v4"
@@ -21,7 +22,7 @@ import (
 // receivedAU is one access unit a preview client received.
 type receivedAU struct {
 	ts    uint32 // RTP timestamp
-	types []byte // NAL unit types
+	types []h264.NALUType
 	sps   []byte // the SPS, if the access unit has one
 }
 
@@ -131,9 +132,17 @@ func openPreview(t *testing.T, base, path string) *previewClient {
 					t.Errorf("depacketising: %v", err)
 					return
 				}
-				for _, nal := range splitAnnexB(annexB) {
-					cur.types = append(cur.types, nal[0]&0x1f)
-					if nal[0]&0x1f == 7 {
+				var nalus h264.AnnexB
+				if len(annexB) > 0 { // empty in the middle of a fragmented NAL unit
+					if err := nalus.Unmarshal(annexB); err != nil {
+						t.Errorf("depacketised payload: %v", err)
+						return
+					}
+				}
+				for _, nal := range nalus {
+					typ := h264.NALUType(nal[0] & 0x1f)
+					cur.types = append(cur.types, typ)
+					if typ == h264.NALUTypeSPS {
 						cur.sps = nal
 					}
 				}
@@ -180,17 +189,6 @@ func (c *previewClient) next(t *testing.T, timeout time.Duration) receivedAU {
 	}
 }
 
-func splitAnnexB(b []byte) [][]byte {
-	var out [][]byte
-	for _, part := range strings.Split(string(b), "\x00\x00\x01") {
-		part = strings.TrimRight(part, "\x00")
-		if part != "" {
-			out = append(out, []byte(part))
-		}
-	}
-	return out
-}
-
 // TestPreviewStartsWithAnIDRAndFollowsTheStreamClock: with a GOP far longer
 // than the test, the preview's first picture can only be the IDR its join
 // asked for; its RTP timestamps advance 3000 ticks (90 kHz) per frame at 30 fps.
@@ -200,8 +198,8 @@ func TestPreviewStartsWithAnIDRAndFollowsTheStreamClock(t *testing.T) {
 	_, base := newWeb(t, srv)
 	c := openPreview(t, base, "/test")
 	first := c.next(t, 10*time.Second)
-	if len(first.types) < 3 || first.types[0] != 7 || first.types[1] != 8 || first.types[2] != 5 {
-		t.Fatalf("first access unit has NAL types %v, want SPS, PPS, IDR (7 8 5)", first.types)
+	if len(first.types) < 3 || first.types[0] != h264.NALUTypeSPS || first.types[1] != h264.NALUTypePPS || first.types[2] != h264.NALUTypeIDR {
+		t.Fatalf("first access unit has NAL types %v, want SPS, PPS, IDR", first.types)
 	}
 	// What the SDP announces (42e0: Constrained Baseline) is what x264's
 	// ultrafast preset makes: profile_idc 66 with constraint_set1.
@@ -215,7 +213,9 @@ func TestPreviewStartsWithAnIDRAndFollowsTheStreamClock(t *testing.T) {
 		steps = append(steps, int(au.ts-prev))
 		prev = au.ts
 		for _, ty := range au.types {
-			if ty != 1 && ty != 5 && ty != 7 && ty != 8 {
+			switch ty {
+			case h264.NALUTypeNonIDR, h264.NALUTypeIDR, h264.NALUTypeSPS, h264.NALUTypePPS:
+			default:
 				t.Errorf("access unit has NAL types %v, want slices, SPS or PPS", au.types)
 			}
 		}
