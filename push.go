@@ -143,9 +143,9 @@ func (s *Server) Pushes() []*PushTarget {
 }
 
 // closePushes stops every push of s, side by side (each may wait for a
-// TEARDOWN write to a slow remote). Server.Close calls it right after
-// setting s.closed (so that no push starts after it), and returns only
-// when the pushes have stopped.
+// TEARDOWN write to a slow remote). Shutdown calls it once the sources
+// and producers have stopped (s.closed is set by then, so that no push
+// starts after it), and goes on only when the pushes have stopped.
 func (s *Server) closePushes() {
 	var wg sync.WaitGroup
 	for _, t := range s.pushes.all() {

@@ -205,7 +205,7 @@ type Server struct {
 	removing sync.WaitGroup // paths being removed
 	removed  atomic.Uint64  // paths removed after their linger
 
-	done chan struct{}  // closed by Close: stops the status loop
+	done chan struct{}  // closed by Shutdown: stops the status loop
 	wg   sync.WaitGroup // the status loop
 	life lifecycle      // the first fatal error: lifecycle.go
 
@@ -326,25 +326,8 @@ func (s *Server) Publish(path string, f Format) (*Stream, error) {
 	return s.publish(path, f, "the Go API")
 }
 
-// Close stops every stream, disconnects every viewer and stops listening. It
-// returns when every goroutine the server started has stopped.
-func (s *Server) Close() error {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil
-	}
-	s.closed = true
-	s.mu.Unlock()
-	s.closePushes()
-	// Producers first, so none publishes again while streams close.
-	s.closeIngest()
-	close(s.done)
-	s.wg.Wait()
-	s.closePaths()
-	s.rtsp.Close()
-	return nil
-}
+// Close and Shutdown, which stop the server in a defined order, are in
+// lifecycle.go.
 
 // statusLoop logs one line per stream every StatusInterval.
 func (s *Server) statusLoop() {

@@ -46,6 +46,9 @@ type fileConfig struct {
 	MaxViewersPerPath *int       `yaml:"max_viewers_per_path"`
 	MaxProducers      *int       `yaml:"max_producers"`
 	Auth              []authFile `yaml:"auth"`
+	// MetricsAuth are the Basic credentials /metrics asks for; none: it
+	// answers anyone, without the paths they may not read.
+	MetricsAuth []credentialsFile `yaml:"metrics_auth"`
 }
 
 type tlsFile struct {
@@ -235,6 +238,9 @@ func (c *fileConfig) apply(f *serveFlags) {
 			pa.Publish = append(pa.Publish, framecast.Credentials(p))
 		}
 		f.auth = append(f.auth, pa)
+	}
+	for _, m := range c.MetricsAuth {
+		f.metricsAuth = append(f.metricsAuth, framecast.Credentials(m))
 	}
 }
 

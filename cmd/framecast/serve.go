@@ -11,11 +11,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/framecast/framecast"
-	"github.com/framecast/framecast/internal/testsrc"
+	"github.com/framecast/framecast/internal/source/pattern"
+	"github.com/framecast/framecast/internal/source/rawreader"
 	"github.com/framecast/framecast/internal/web"
 )
 
@@ -64,6 +64,8 @@ type serveFlags struct {
 	tlsCert, tlsKey                     string
 	maxViewers, maxPerPath, maxProducer int
 	auth                                []framecast.PathAuth // from the config file only
+
+	metricsAuth []framecast.Credentials // /metrics's, from the config file only
 }
 
 func newServeFlagSet(f *serveFlags) *flag.FlagSet {
@@ -134,7 +136,7 @@ func parseSize(s string) (w, h int, err error) {
 	return w, h, nil
 }
 
-func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	var f serveFlags
 	fs := newServeFlagSet(&f)
 	fs.SetOutput(io.Discard)
@@ -258,12 +260,15 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	defer srv.Close()
-
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer cancel() // first: the sources' goroutines stop on it
+	// The server owns what is attached below and stops it in order: the
+	// sources first, RTSP last (framecast.Server.Shutdown).
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+		defer cancel()
+		if serr := srv.Shutdown(sctx); serr != nil && err == nil {
+			err = fmt.Errorf("shutdown did not finish in %v: %w", shutdownTimeout, serr)
+		}
+	}()
 	host := urlHost(srv.Addr())
 	base := "rtsp://" + host
 	if f.tlsCert != "" {
@@ -283,14 +288,14 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		fmt.Fprintf(stdout, "framecast: ingest on %s\n", u)
 	}
 
-	httpErr := make(chan error, 1) // why the web server stopped on its own
 	if f.http != "" && f.http != "none" {
 		ln, err := net.Listen("tcp", f.http)
 		if err != nil {
 			return fmt.Errorf("http listen: %w", err)
 		}
 		ws, err := web.New(srv, web.Options{
-			Logger: log,
+			Logger:             log,
+			MetricsCredentials: f.metricsAuth,
 			// The page and its previews open no path RTSP keeps closed.
 			Authorize: func(r *http.Request, path string) bool {
 				user, pass, _ := r.BasicAuth()
@@ -301,14 +306,16 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			ln.Close()
 			return err
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := ws.Serve(ln); err != nil {
-				httpErr <- err
-			}
-		}()
-		defer ws.Close() // before the server closes: previews are sinks of its streams
+		// A consumer: it closes after the sources and pushes, before the
+		// paths its previews are sinks of. Serve failing ends the server.
+		if err := srv.Attach(framecast.StageConsumer, ws); err != nil {
+			ln.Close()
+			return err
+		}
+		if err := srv.Go(framecast.StageConsumer, func(context.Context) error { return ws.Serve(ln) }); err != nil {
+			ln.Close()
+			return err
+		}
 		fmt.Fprintf(stdout, "framecast: web page on http://%s/\n", ln.Addr())
 	}
 	for _, p := range pushes {
@@ -326,41 +333,14 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if err != nil {
 			return err
 		}
-		st, err := srv.Publish(src.Path, format)
+		c, what, err := startSource(srv, src, format, stdin, log)
 		if err != nil {
 			return err
 		}
-		wg.Add(1)
-		if src.Source == "testsrc" {
-			go func() {
-				defer wg.Done()
-				defer st.Close()
-				runPattern(ctx, st, format.FPS)
-			}()
-			printWatch(stdout, base, src.Path, fmt.Sprintf("test pattern %dx%d at %g fps", format.Width, format.Height, format.FPS))
-			continue
+		if err := srv.Attach(framecast.StageSource, c); err != nil {
+			return err
 		}
-		wg.Add(1)
-		go func() {
-			// A read of standard input does not see ctx: closing it ends
-			// the read at shutdown.
-			defer wg.Done()
-			<-ctx.Done()
-			if c, ok := stdin.(io.Closer); ok {
-				c.Close()
-			}
-		}()
-		go func() {
-			defer wg.Done()
-			defer st.Close()
-			n, err := readFrames(ctx, stdin, st)
-			if err != nil {
-				log.Error("stdin", "path", st.Path(), "frames", n, "error", err)
-				return
-			}
-			log.Info("stdin reached end of file: stream stopped, viewers stay connected", "path", st.Path(), "frames", n)
-		}()
-		printWatch(stdout, base, src.Path, fmt.Sprintf("%s %dx%d frames from standard input", format.PixelFormat, format.Width, format.Height))
+		printWatch(stdout, base, src.Path, what)
 	}
 	if len(ingestURLs) > 0 {
 		fmt.Fprintf(stdout, `
@@ -376,9 +356,6 @@ Push frames from your program to %[1]s; watch them at %[2]s/cam:
 	case <-ctx.Done():
 	case <-srv.Done():
 		return srv.Wait() // the server logged it at error
-	case err := <-httpErr:
-		log.Error("web server stopped", "error", err)
-		return err
 	}
 	log.Info("shutting down")
 	return nil
@@ -437,58 +414,28 @@ func (src streamFile) format(w, h int, fps float64, pf framecast.PixelFormat) (f
 	return format, nil
 }
 
-// runPattern writes the test pattern to st at fps until ctx is done.
-func runPattern(ctx context.Context, st *framecast.Stream, fps float64) {
-	f := st.Format()
-	p := testsrc.New(f.Width, f.Height)
-	buf := make([]byte, p.FrameSize())
-	period := time.Duration(float64(time.Second) / fps)
-	start := time.Now()
-	for n := uint32(0); ; n++ {
-		next := start.Add(time.Duration(n) * period)
-		if d := time.Until(next); d > 0 {
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(d):
-			}
-		} else if ctx.Err() != nil {
-			return
+// startSource starts the source of a declared stream, a package under
+// internal/source, and says what it serves. The caller attaches it to srv,
+// which closes it.
+func startSource(srv *framecast.Server, src streamFile, format framecast.Format, stdin io.Reader, log *slog.Logger) (framecast.Component, string, error) {
+	if src.Source == "testsrc" {
+		p, err := pattern.Start(srv, src.Path, format)
+		if err != nil {
+			return nil, "", err
 		}
-		p.Draw(buf, n, time.Now())
-		if err := st.WriteFrame(buf); err != nil {
-			return
-		}
+		return p, fmt.Sprintf("test pattern %dx%d at %g fps", format.Width, format.Height, format.FPS), nil
 	}
+	r, err := rawreader.Start(srv, src.Path, format, interruptible(stdin), rawreader.Options{Name: "stdin", Logger: log})
+	if err != nil {
+		return nil, "", err
+	}
+	return r, fmt.Sprintf("%s %dx%d frames from standard input", format.PixelFormat, format.Width, format.Height), nil
 }
 
-// readFrames reads whole frames from r and writes them to st until EOF or
-// ctx is done. It returns the number of frames read; a partial last frame is
-// an error.
-func readFrames(ctx context.Context, r io.Reader, st *framecast.Stream) (int, error) {
-	buf := make([]byte, st.Format().FrameSize())
-	n := 0
-	for ctx.Err() == nil {
-		got, err := io.ReadFull(r, buf)
-		if err != nil && ctx.Err() != nil {
-			return n, nil // shutting down: standard input was closed for it
-		}
-		if errors.Is(err, io.EOF) {
-			return n, nil
-		}
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			return n, fmt.Errorf("stdin ended in the middle of frame %d: got %d of %d bytes", n+1, got, len(buf))
-		}
-		if err != nil {
-			return n, fmt.Errorf("read stdin: %w", err)
-		}
-		if err := st.WriteFrame(buf); err != nil {
-			return n, err
-		}
-		n++
-	}
-	return n, nil
-}
+// shutdownTimeout bounds the shutdown after a signal: a component still
+// running then (say, a read of a terminal, which closing cannot
+// interrupt) is left behind, and serve fails.
+const shutdownTimeout = 10 * time.Second
 
 // lingerOf maps --linger to Config.Linger, where 0 means the default: a
 // --linger of 0 removes paths at once.

@@ -1,0 +1,86 @@
+// Package pattern is the test-pattern source of framecast serve --testsrc:
+// it publishes internal/testsrc's moving bgr24 pattern on one path at a
+// steady frame rate. It sits at the start of framecast's flow (source →
+// convert → encode → fan-out) and uses only the public API (Publish,
+// WriteFrame). Like every source under internal/source, it is a
+// framecast.Component: the program attaches it to the Server at
+// StageSource, and Shutdown closes it before anything downstream.
+package pattern
+
+import (
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/internal/testsrc"
+)
+
+// Source writes the test pattern to one stream. Its methods are safe for
+// concurrent use.
+type Source struct {
+	st   *framecast.Stream
+	stop chan struct{} // closed by Close
+	done chan struct{} // closed when the writer has stopped and st is closed
+	once sync.Once
+}
+
+// Start publishes path on srv with f's size and rate (its FPS; 0 means
+// 30) and starts the goroutine that writes a frame every 1/FPS seconds,
+// until Close or until the stream refuses a frame (the server is shutting
+// down). The pattern is bgr24: f.PixelFormat must be framecast.BGR24 or
+// zero, and f.Stride 0. It costs one frame buffer and one drawing per
+// frame.
+func Start(srv *framecast.Server, path string, f framecast.Format) (*Source, error) {
+	if f.PixelFormat == 0 {
+		f.PixelFormat = framecast.BGR24
+	}
+	if f.PixelFormat != framecast.BGR24 || f.Stride != 0 {
+		return nil, fmt.Errorf("test pattern on %s: is bgr24 without stride, not %s with stride %d", path, f.PixelFormat, f.Stride)
+	}
+	st, err := srv.Publish(path, f)
+	if err != nil {
+		return nil, err
+	}
+	s := &Source{st: st, stop: make(chan struct{}), done: make(chan struct{})}
+	go s.run()
+	return s, nil
+}
+
+// Stream is the published stream.
+func (s *Source) Stream() *framecast.Stream { return s.st }
+
+// Close stops writing, closes the stream (its producer leaves; the server's
+// Linger and Idle say what viewers get then) and returns when the source's
+// goroutine has stopped. It may be called more than once.
+func (s *Source) Close() error {
+	s.once.Do(func() { close(s.stop) })
+	<-s.done
+	return nil
+}
+
+// run writes frames on a fixed schedule from its start, so that a late
+// frame does not shift the ones after it.
+func (s *Source) run() {
+	defer close(s.done)
+	defer s.st.Close()
+	f := s.st.Format()
+	p := testsrc.New(f.Width, f.Height)
+	buf := make([]byte, p.FrameSize())
+	period := time.Duration(float64(time.Second) / f.FPS)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	start := time.Now()
+	for n := uint32(0); ; n++ {
+		timer.Reset(time.Until(start.Add(time.Duration(n) * period)))
+		select {
+		case <-s.stop:
+			return
+		case <-timer.C:
+		}
+		p.Draw(buf, n, time.Now())
+		if err := s.st.WriteFrame(buf); err != nil {
+			return
+		}
+	}
+}
