@@ -39,6 +39,7 @@ type ingestState struct {
 	conns     map[*producerConn]struct{}
 	nconns    uint64
 	wg        sync.WaitGroup // accept loops and connections
+	limits    ingestLimits   // against hostile clients: ingest_limits.go
 }
 
 // ListenIngest listens for producers speaking the ingest protocol
@@ -51,7 +52,10 @@ type ingestState struct {
 // are written to it, and the end of the connection closes the stream while
 // its viewers stay connected for the next producer. A broken or hostile
 // producer is answered with an ERROR and, when fatal, disconnected; it never
-// affects other streams. Producers may pause for as long as they like.
+// affects other streams. A connection must complete its HELLO within
+// Config.IngestHelloTimeout; then producers may pause for as long as they
+// like. Connections not yet past HELLO, and the memory of frames being
+// received, are bounded (Config, IngestStats; ingest_limits.go).
 //
 // A Unix socket is created with mode 0660 (a stale socket file left by a
 // crash is replaced; any other file is not) and removed when the server
@@ -91,6 +95,7 @@ func (s *Server) ListenIngest(url string) (net.Addr, error) {
 		in.listeners = make(map[net.Listener]struct{})
 		in.conns = make(map[*producerConn]struct{})
 		in.done = make(chan struct{})
+		in.limits.budget = ingest.NewBudget(s.cfg.MaxIngestFrameMemory)
 	}
 	in.listeners[l] = struct{}{}
 	in.wg.Add(1)
@@ -164,6 +169,11 @@ func (s *Server) acceptProducers(l net.Listener, network string) {
 		if network == "unix" {
 			// Unix peers have no address: name the socket and the connection.
 			pc.remote = fmt.Sprintf("unix:%s#%d", l.Addr(), in.nconns)
+		}
+		if e := in.limits.admit(&s.cfg, pc, l); e != nil {
+			in.mu.Unlock()
+			s.refuseAtAccept(pc, e)
+			continue
 		}
 		in.conns[pc] = struct{}{}
 		in.wg.Add(1)
@@ -250,38 +260,53 @@ func (pc *producerConn) shutdown() {
 func (s *Server) serveProducer(pc *producerConn) {
 	in := &s.ingest
 	defer in.wg.Done()
-	s.log.Info("producer connected", "remote", pc.remote, "listener", pc.c.LocalAddr().String())
+	// "producer connected" is logged once HELLO is accepted: before, the
+	// connection may be anyone's, and its lines are bounded (logFailure).
 	ss := &producerSession{pc: pc, r: ingest.NewReader(pc.c)}
+	ss.r.SetBudget(in.limits.budget)
+	ss.startHelloDeadline()
 	reason := ss.run()
+	ss.r.Release()
 	if ss.st != nil {
 		ss.st.Close()
 	}
 	pc.c.Close()
 	in.mu.Lock()
 	delete(in.conns, pc)
+	in.limits.authenticated(pc) // if it never was: its place is free
 	in.mu.Unlock()
+	if !ss.hello {
+		return // logFailure logged why, if there was a reason worth a line
+	}
 	s.log.Info("producer disconnected", "remote", pc.remote, "path", ss.path, "frames", ss.frames,
 		"refused", ss.refused, "reason", reason)
 }
 
 // producerSession is the protocol state of one connection.
 type producerSession struct {
-	pc      *producerConn
-	r       *ingest.Reader
-	hello   bool
-	path    string
-	st      *Stream
-	frames  uint64
-	refused uint64 // messages refused with a non-fatal ERROR
+	pc       *producerConn
+	r        *ingest.Reader
+	hello    bool
+	path     string
+	st       *Stream
+	frames   uint64
+	refused  uint64 // messages refused with a non-fatal ERROR
+	timedOut bool   // the HELLO deadline passed
 }
 
 // run reads and answers messages until the connection ends, and says why.
 func (ss *producerSession) run() string {
 	for {
+		if ss.hello {
+			ss.dropBufferWhenIdle()
+		}
 		m, err := ss.r.Next()
 		if err != nil {
 			var e *ingest.Error
 			if !errors.As(err, &e) {
+				if ss.helloTimedOut(err) {
+					return ss.fail(ss.helloTimeout())
+				}
 				return ss.readError(err)
 			}
 			if !ss.hello {
@@ -370,7 +395,7 @@ func (ss *producerSession) refuse(e *ingest.Error) error {
 func (ss *producerSession) fail(e *ingest.Error) string {
 	pc := ss.pc
 	if !pc.shutting.Load() {
-		pc.s.log.Warn("producer refused", "remote", pc.remote, "path", ss.path, "code", e.Code.String(), "error", e.Message)
+		ss.logFailure(e)
 	}
 	if pc.sendError(e) == nil {
 		if cw, ok := pc.c.(interface{ CloseWrite() error }); ok {
@@ -397,6 +422,7 @@ func (ss *producerSession) onHello(payload []byte) *ingest.Error {
 	if ss.pc.c.LocalAddr().Network() != "unix" {
 		if err := ss.pc.s.access.checkToken(h.Path, h.Token); err != nil {
 			user, _, _ := strings.Cut(h.Token, ":")
+			ss.pc.s.ingest.limits.authFailures.Add(1)
 			ss.pc.s.authLog.failed("publish", ss.pc.remote, h.Path, user)
 			return authRefusal(h.Path, err)
 		}
@@ -408,6 +434,7 @@ func (ss *producerSession) onHello(payload []byte) *ingest.Error {
 		return ss.pc.s.tooManyProducers()
 	}
 	ss.hello = true
+	ss.authenticated()
 	return ss.ready()
 }
 

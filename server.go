@@ -66,6 +66,23 @@ type Config struct {
 	// producer beyond it gets ErrTooManyProducers or the ingest error
 	// too-many-producers. 0 means no limit.
 	MaxViewers, MaxViewersPerPath, MaxProducers int
+	// IngestHelloTimeout is how long an ingest connection has to complete
+	// its HELLO (and its token's check): one that has not is sent the fatal
+	// error bad-hello and closed. 0 means 5 s; < 0, no limit. See
+	// docs/serving.md, "Limits and abuse", for this and the three below.
+	IngestHelloTimeout time.Duration
+	// MaxIngestUnauthenticated and MaxIngestUnauthenticatedPerIP bound the
+	// ingest connections that have not completed HELLO, per listener and
+	// per remote IP address (TCP only); a connection beyond them is sent
+	// the fatal error server-busy and closed at once. 0 means 64 and 8; < 0,
+	// no limit.
+	MaxIngestUnauthenticated, MaxIngestUnauthenticatedPerIP int
+	// MaxIngestFrameMemory bounds the bytes all ingest connections together
+	// hold in buffers for the frames they receive (each holds at most one
+	// frame of its format, and none after 5 s without input); a frame that
+	// would need more is refused with the fatal error server-busy. 0 means
+	// 512 MiB; < 0, no limit.
+	MaxIngestFrameMemory int64
 	// Encoder is the default encoder configuration of every stream.
 	Encoder EncoderConfig
 	// IDROnJoin asks the encoder for an IDR when a viewer starts playing, so
@@ -266,6 +283,7 @@ func NewServer(cfg Config) (*Server, error) {
 	if cfg.Linger == 0 {
 		cfg.Linger = defaultLinger
 	}
+	ingestDefaults(&cfg) // ingest_limits.go
 	s := &Server{cfg: cfg, log: cfg.Logger, paths: make(map[string]*pathEntry),
 		sinks: make(map[string]map[*pathSink]struct{}), keep: make(map[string]bool),
 		done: make(chan struct{}), access: access, authLog: authLog{log: cfg.Logger}}

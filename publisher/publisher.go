@@ -45,6 +45,7 @@ const (
 	CodeShuttingDown       = ingest.CodeShuttingDown       // the server is stopping
 	CodeInternal           = ingest.CodeInternal           // the server's encoder failed
 	CodeTooManyProducers   = ingest.CodeTooManyProducers   // the server has its maximum number of producers
+	CodeServerBusy         = ingest.CodeServerBusy         // the server is at a limit against abuse; try again later
 )
 
 // Error is an error the server reported. When Fatal, the server has closed

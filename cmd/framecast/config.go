@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"io"
@@ -20,22 +21,27 @@ import (
 // Every key is optional; flags given on the command line override it.
 // framecast.example.yml documents each key.
 type fileConfig struct {
-	RTSP           *string       `yaml:"rtsp"`
-	UDPRTP         *string       `yaml:"udp_rtp"`
-	UDPRTCP        *string       `yaml:"udp_rtcp"`
-	NoUDP          *bool         `yaml:"no_udp"`
-	Ingest         []string      `yaml:"ingest"`
-	Push           []string      `yaml:"push"` // PATH=URL, as --push
-	HTTP           *string       `yaml:"http"`
-	Encoder        encoderFile   `yaml:"encoder"`
-	IDROnJoin      *bool         `yaml:"idr_on_join"`
-	WhenFull       *string       `yaml:"when_full"`
-	Idle           *string       `yaml:"idle"`
-	AlwaysEncode   *bool         `yaml:"always_encode"`
-	StatusInterval *yamlDuration `yaml:"status_interval"`
-	Linger         *yamlDuration `yaml:"linger"`
-	LogLevel       *string       `yaml:"log_level"`
-	Streams        []streamFile  `yaml:"streams"`
+	RTSP           *string                         `yaml:"rtsp"`
+	UDPRTP         *string                         `yaml:"udp_rtp"`
+	UDPRTCP        *string                         `yaml:"udp_rtcp"`
+	NoUDP          *bool                           `yaml:"no_udp"`
+	Ingest         []string                        `yaml:"ingest"`
+	Push           []string                        `yaml:"push"` // PATH=URL, as --push
+	HTTP           *string                         `yaml:"http"`
+	Encoder        encoderFile                     `yaml:"encoder"`
+	IDROnJoin      *bool                           `yaml:"idr_on_join"`
+	WhenFull       *yamlText[framecast.WhenFull]   `yaml:"when_full"`
+	Idle           *yamlText[framecast.IdlePolicy] `yaml:"idle"`
+	AlwaysEncode   *bool                           `yaml:"always_encode"`
+	StatusInterval *yamlDuration                   `yaml:"status_interval"`
+	Linger         *yamlDuration                   `yaml:"linger"`
+
+	IngestHelloTimeout    *yamlDuration `yaml:"ingest_hello_timeout"`
+	MaxIngestPending      *int          `yaml:"max_ingest_pending"`
+	MaxIngestPendingPerIP *int          `yaml:"max_ingest_pending_per_ip"`
+	MaxIngestMemoryMiB    *int          `yaml:"max_ingest_memory_mib"`
+	LogLevel              *string       `yaml:"log_level"`
+	Streams               []streamFile  `yaml:"streams"`
 
 	Transports        []string   `yaml:"transports"`
 	MulticastRange    *string    `yaml:"multicast_range"`
@@ -82,12 +88,12 @@ type encoderFile struct {
 
 // streamFile is one served path.
 type streamFile struct {
-	Path    string       `yaml:"path"`
-	Source  string       `yaml:"source"` // testsrc, stdin or ingest
-	Size    string       `yaml:"size"`
-	FPS     float64      `yaml:"fps"`
-	PixFmt  string       `yaml:"pix_fmt"`
-	Encoder *encoderFile `yaml:"encoder"`
+	Path    string                           `yaml:"path"`
+	Source  string                           `yaml:"source"` // testsrc, stdin or ingest
+	Size    string                           `yaml:"size"`
+	FPS     float64                          `yaml:"fps"`
+	PixFmt  *yamlText[framecast.PixelFormat] `yaml:"pix_fmt"`
+	Encoder *encoderFile                     `yaml:"encoder"`
 	line    int
 }
 
@@ -99,6 +105,21 @@ func (d *yamlDuration) UnmarshalYAML(n *yaml.Node) error {
 		return fmt.Errorf("line %d: %q is not a duration (e.g. 10s)", n.Line, n.Value)
 	}
 	d.Duration = v
+	return nil
+}
+
+// yamlText is a setting whose type parses itself (flags take the same
+// type through flag.TextVar); its errors name the line.
+type yamlText[T any] struct{ v T }
+
+func (y *yamlText[T]) UnmarshalYAML(n *yaml.Node) error {
+	u, ok := any(&y.v).(encoding.TextUnmarshaler)
+	if !ok {
+		return fmt.Errorf("line %d: %T does not parse text", n.Line, y.v)
+	}
+	if err := u.UnmarshalText([]byte(n.Value)); err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
 	return nil
 }
 
@@ -138,7 +159,7 @@ func loadConfig(path string) (*fileConfig, error) {
 		switch s.Source {
 		case "testsrc", "stdin":
 		case "ingest":
-			if s.Encoder != nil || s.Size != "" || s.PixFmt != "" {
+			if s.Encoder != nil || s.Size != "" || s.PixFmt != nil {
 				return nil, fmt.Errorf("%s (%s): an ingest stream takes its size, format and encoder options from its producer", where, s.Path)
 			}
 		default:
@@ -201,8 +222,12 @@ func (c *fileConfig) apply(f *serveFlags) {
 	if c.IDROnJoin != nil {
 		f.idrOnJoin = *c.IDROnJoin
 	}
-	set(&f.whenFull, c.WhenFull)
-	set(&f.idle, c.Idle)
+	if c.WhenFull != nil {
+		f.whenFull = c.WhenFull.v
+	}
+	if c.Idle != nil {
+		f.idle = c.Idle.v
+	}
 	if c.AlwaysEncode != nil {
 		f.alwaysEncode = *c.AlwaysEncode
 	}
@@ -211,6 +236,14 @@ func (c *fileConfig) apply(f *serveFlags) {
 	}
 	if c.Linger != nil {
 		f.linger = c.Linger.Duration
+	}
+	if c.IngestHelloTimeout != nil {
+		f.helloTimeout = c.IngestHelloTimeout.Duration
+	}
+	for dst, v := range map[*int]*int{&f.maxUnauth: c.MaxIngestPending, &f.maxUnauthIP: c.MaxIngestPendingPerIP, &f.maxIngestMiB: c.MaxIngestMemoryMiB} {
+		if v != nil {
+			*dst = *v
+		}
 	}
 	set(&f.logLevel, c.LogLevel)
 	if c.Transports != nil {

@@ -47,7 +47,11 @@ func waitLog(t *testing.T, p *proc, timeout time.Duration, words ...string) {
 func TestServesViewersAgainAfterRunningOutOfDescriptors(t *testing.T) {
 	testkit.Need(t, "prlimit", "ffmpeg")
 	const w, h = 160, 120
-	p := startServe(t, nil, "--testsrc", "/test", "--size", "160x120", "--fps", "10")
+	// The caps on connections before HELLO would refuse the idle producers
+	// before the descriptors ran out (that protection has tests of its
+	// own): off here, to reach EMFILE.
+	p := startServe(t, nil, "--testsrc", "/test", "--size", "160x120", "--fps", "10",
+		"--max-ingest-pending", "-1", "--max-ingest-pending-per-ip", "-1", "--ingest-hello-timeout", "-1s")
 	// The limit is lowered once framecast runs, so that starting it (and
 	// the race detector's) needs no guess of how many it takes.
 	if out, err := testkit.Run(t, 10*time.Second, "prlimit", "--pid", strconv.Itoa(p.cmd.Process.Pid), "--nofile=64:64"); err != nil {

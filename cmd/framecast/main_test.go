@@ -333,6 +333,9 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"streams:\n  - path: a\n    source: testsrc\n", `path "a" must start with /`},
 		{"streams:\n  - path: /a\n    source: testsrc\n    size: big\n", `invalid size "big"`},
 		{"status_interval: soon\n", `line 1: "soon" is not a duration`},
+		{"idle: repeat\nwhen_full: drop-newest\n", `line 2: unknown when-full policy "drop-newest" (want drop-oldest or block)`},
+		{"streams:\n  - path: /x\n    source: stdin\n    pix_fmt: bgr\n", `line 4: unknown pixel format "bgr"`},
+		{"idle: sometimes\n", `line 1: unknown idle policy "sometimes"`},
 	} {
 		path := filepath.Join(t.TempDir(), "framecast.yml")
 		if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {

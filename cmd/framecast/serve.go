@@ -40,24 +40,29 @@ func (l *listFlag) Set(v string) error {
 }
 
 type serveFlags struct {
-	ingest                listFlag
-	push                  listFlag
-	rtsp, udpRTP, udpRTCP string
-	noUDP                 bool
-	testsrc, stdin        string
-	size, pixFmt          string
-	fps                   float64
-	bitrate, gop, threads int
-	crf                   float64
-	preset, tune, profile string
-	idrOnJoin             bool
-	whenFull, idle        string
-	alwaysEncode          bool
-	status                time.Duration
-	linger                time.Duration
-	logLevel              string
-	config                string
-	http                  string
+	ingest                 listFlag
+	push                   listFlag
+	rtsp, udpRTP, udpRTCP  string
+	noUDP                  bool
+	testsrc, stdin         string
+	size                   string
+	pixFmt                 framecast.PixelFormat
+	fps                    float64
+	bitrate, gop, threads  int
+	crf                    float64
+	preset, tune, profile  string
+	idrOnJoin              bool
+	whenFull               framecast.WhenFull
+	idle                   framecast.IdlePolicy
+	alwaysEncode           bool
+	status                 time.Duration
+	linger                 time.Duration
+	helloTimeout           time.Duration
+	maxUnauth, maxUnauthIP int
+	maxIngestMiB           int
+	logLevel               string
+	config                 string
+	http                   string
 
 	transports, multicastRange          string
 	multicastRTP, multicastRTCP         int
@@ -81,7 +86,7 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.stdin, "stdin", "", "serve raw frames read from standard input on `path` (ffmpeg -f rawvideo)")
 	fs.StringVar(&f.size, "size", "1280x720", "frame size `WxH` of --testsrc and --stdin")
 	fs.Float64Var(&f.fps, "fps", 30, "frame `rate` of --testsrc and --stdin")
-	fs.StringVar(&f.pixFmt, "pix-fmt", "bgr24", "pixel `format` of --stdin frames: bgr24, rgb24, bgra, rgba, gray, yuv420p, nv12, yuyv422")
+	fs.TextVar(&f.pixFmt, "pix-fmt", framecast.BGR24, "pixel `format` of --stdin frames: bgr24, rgb24, bgra, rgba, gray, yuv420p, nv12, yuyv422")
 	fs.IntVar(&f.bitrate, "bitrate", 0, "H.264 bitrate in `kbit/s` (constant bitrate); 0 picks one from size and fps, unless --crf")
 	fs.Float64Var(&f.crf, "crf", 0, "x264 constant rate `factor` (quality-based bitrate) when --bitrate is 0")
 	fs.IntVar(&f.gop, "gop", 0, "`frames` between IDR frames; 0 means 2 s worth")
@@ -90,8 +95,8 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.profile, "profile", "high", "H.264 `profile`: baseline, main or high")
 	fs.IntVar(&f.threads, "threads", 0, "x264 encoder `threads`; 0 lets x264 choose")
 	fs.BoolVar(&f.idrOnJoin, "idr-on-join", true, "send an IDR when a viewer starts playing, so it sees a picture at once")
-	fs.StringVar(&f.whenFull, "when-full", "drop-oldest", "when the encoder is behind: drop-oldest (newest frame wins, drops counted) or block the producer")
-	fs.StringVar(&f.idle, "idle", "repeat", "while a producer stalls or is gone: repeat (the last frame once a second) or none")
+	fs.TextVar(&f.whenFull, "when-full", framecast.DropOldest, "when the encoder is behind: drop-oldest (newest frame wins, drops counted) or block the producer")
+	fs.TextVar(&f.idle, "idle", framecast.IdleRepeat, "while a producer stalls or is gone: repeat (the last frame once a second) or none")
 	fs.DurationVar(&f.linger, "linger", 30*time.Second, "how long a path whose producer left keeps its viewers, repeating its last picture, before it is removed (`duration`; 0: removed at once); the config's streams are never removed")
 	fs.BoolVar(&f.alwaysEncode, "always-encode", false, "encode while nobody watches (by default a stream without viewers skips encoding)")
 	fs.DurationVar(&f.status, "status-interval", 10*time.Second, "how often to log a status line per stream (`duration`; 0 never)")
@@ -104,6 +109,10 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.tlsKey, "tls-key", "", "PEM private key `file` of --tls-cert")
 	fs.IntVar(&f.maxViewers, "max-viewers", 0, "most RTSP viewers in total (`n`); more get 503; 0 no limit")
 	fs.IntVar(&f.maxPerPath, "max-viewers-per-path", 0, "most RTSP viewers of one path (`n`); 0 no limit")
+	fs.DurationVar(&f.helloTimeout, "ingest-hello-timeout", 5*time.Second, "an ingest connection that has not sent HELLO (and a valid token) within this `duration` is closed; < 0 no limit")
+	fs.IntVar(&f.maxUnauth, "max-ingest-pending", 64, "most ingest connections per listener that have not completed HELLO (`n`); < 0 no limit")
+	fs.IntVar(&f.maxUnauthIP, "max-ingest-pending-per-ip", 8, "most such connections from one IP address (`n`); < 0 no limit")
+	fs.IntVar(&f.maxIngestMiB, "max-ingest-memory", 512, "most memory all ingest connections together hold for frames being received (`MiB`); < 0 no limit")
 	fs.IntVar(&f.maxProducer, "max-producers", 0, "most producers at once (`n`); 0 no limit")
 	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "serve the web page (streams, live previews), /api/v1 and /metrics at `address`; none to disable")
 	fs.StringVar(&f.config, "config", "", "read settings and streams from a YAML `file` (see framecast.example.yml); flags override it")
@@ -169,20 +178,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	pixFmt, err := framecast.ParsePixelFormat(f.pixFmt)
-	if err != nil {
-		return fmt.Errorf("invalid --pix-fmt: %w", err)
-	}
 	if f.fps <= 0 || f.fps > 1000 {
 		return fmt.Errorf("invalid --fps %g: want more than 0 and at most 1000", f.fps)
-	}
-	whenFull, err := framecast.ParseWhenFull(f.whenFull)
-	if err != nil {
-		return fmt.Errorf("invalid --when-full: %w", err)
-	}
-	idle, err := framecast.ParseIdlePolicy(f.idle)
-	if err != nil {
-		return fmt.Errorf("invalid --idle: %w", err)
 	}
 	if f.status == 0 {
 		f.status = -1
@@ -249,13 +246,18 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			Preset: f.preset, Tune: f.tune, Profile: f.profile, Threads: f.threads,
 		},
 		DisableIDROnJoin: !f.idrOnJoin,
-		WhenFull:         whenFull,
-		Idle:             idle,
+		WhenFull:         f.whenFull,
+		Idle:             f.idle,
 		AlwaysEncode:     f.alwaysEncode,
 		Linger:           lingerOf(f.linger),
-		KeepPaths:        keep,
-		StatusInterval:   f.status,
-		Logger:           log,
+
+		IngestHelloTimeout:            f.helloTimeout,
+		MaxIngestUnauthenticated:      f.maxUnauth,
+		MaxIngestUnauthenticatedPerIP: f.maxUnauthIP,
+		MaxIngestFrameMemory:          ingestMemory(f.maxIngestMiB),
+		KeepPaths:                     keep,
+		StatusInterval:                f.status,
+		Logger:                        log,
 	})
 	if err != nil {
 		return err
@@ -329,7 +331,7 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if src.Source == "ingest" {
 			continue // published by its producer
 		}
-		format, err := src.format(w, h, f.fps, pixFmt)
+		format, err := src.format(w, h, f.fps, f.pixFmt)
 		if err != nil {
 			return err
 		}
@@ -396,11 +398,8 @@ func (src streamFile) format(w, h int, fps float64, pf framecast.PixelFormat) (f
 	if src.FPS != 0 {
 		fps = src.FPS
 	}
-	if src.PixFmt != "" {
-		var err error
-		if pf, err = framecast.ParsePixelFormat(src.PixFmt); err != nil {
-			return framecast.Format{}, fmt.Errorf("stream %s: %w", src.Path, err)
-		}
+	if src.PixFmt != nil {
+		pf = src.PixFmt.v
 	}
 	if src.Source == "testsrc" {
 		pf = framecast.BGR24
@@ -444,4 +443,13 @@ func lingerOf(d time.Duration) time.Duration {
 		return -1
 	}
 	return d
+}
+
+// ingestMemory maps --max-ingest-memory (MiB, < 0 no limit) to
+// Config.MaxIngestFrameMemory (bytes).
+func ingestMemory(mib int) int64 {
+	if mib < 0 {
+		return -1
+	}
+	return int64(mib) << 20
 }

@@ -25,6 +25,7 @@ const (
 	CodeShuttingDown       Code = 10 // the server is stopping
 	CodeInternal           Code = 11 // the encoder failed
 	CodeTooManyProducers   Code = 12 // the server has its maximum number of producers
+	CodeServerBusy         Code = 13 // a limit against abuse: connections not yet authenticated, or memory for frames
 )
 
 // Sentinel errors, one per code: errors.Is(err, ErrFrameSize) reports whether
@@ -42,6 +43,7 @@ var (
 	ErrShuttingDown       = errors.New("shutting-down")
 	ErrInternal           = errors.New("internal")
 	ErrTooManyProducers   = errors.New("too-many-producers")
+	ErrServerBusy         = errors.New("server-busy")
 )
 
 // ErrShortBuffer is returned by MarshalTo when the buffer is too short.
@@ -63,6 +65,7 @@ var codes = [...]struct {
 	CodeShuttingDown:       {ErrShuttingDown, true},
 	CodeInternal:           {ErrInternal, true},
 	CodeTooManyProducers:   {ErrTooManyProducers, true},
+	CodeServerBusy:         {ErrServerBusy, true},
 }
 
 func (c Code) known() bool { return c > 0 && int(c) < len(codes) }

@@ -44,6 +44,8 @@ type Reader struct {
 	least   int64
 	most    int64
 	discard error // set when a discard failed: the stream is out of sync
+	budget  *Budget
+	held    int64 // bytes of budget reserved for pix
 }
 
 // NewReader returns a Reader reading from r through a 32 KiB buffer.
@@ -54,15 +56,16 @@ func NewReader(r io.Reader) *Reader {
 // SetFormat sets the format FRAME pixels must have from now on, after the
 // server has accepted it. It returns f.Validate's error, and then keeps the
 // previous format. The pixel buffer is allocated at the next frame of the
-// new size; a buffer more than twice as large as needed is released.
+// new size; a buffer larger than the new format's largest frame is
+// released, so that a Reader holds at most one frame of its format.
 func (r *Reader) SetFormat(f Format) error {
 	if err := f.Validate(); err != nil {
 		return err
 	}
 	r.f, r.hasF = f, true
 	r.least, r.most = f.FrameSize()
-	if int64(cap(r.pix)) > 2*r.most {
-		r.pix = nil
+	if int64(cap(r.pix)) > r.most {
+		r.Release()
 	}
 	return nil
 }
@@ -73,7 +76,8 @@ func (r *Reader) SetFormat(f Format) error {
 //   - io.EOF when the stream ends between two messages, io.ErrUnexpectedEOF
 //     within one, or the underlying reader's error;
 //   - a fatal *Error (malformed, message-too-large) for a header that breaks
-//     the protocol's limits: the stream cannot be read further;
+//     the protocol's limits, or server-busy for a frame whose buffer would
+//     exceed the Budget (see SetBudget): the stream cannot be read further;
 //   - a non-fatal *Error for a FRAME refused whole, its payload skipped in
 //     chunks without being buffered, so that the next call reads the next
 //     message: no-format before SetFormat, frame-size for pixels whose size
@@ -139,16 +143,23 @@ const firstGrowth = 1 << 20
 // growRead reads n pixel bytes into a buffer that grows as they arrive,
 // doubling up to the format's largest frame: memory follows the bytes
 // received, so a producer that declares large frames but sends little
-// costs little.
+// costs little. Each larger buffer is reserved from the Budget before it is
+// allocated (the old one's bytes are given back once copied).
 func (r *Reader) growRead(n int) error {
 	buf := r.pix[:0]
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
 			c := min(max(2*cap(buf), firstGrowth), int(r.most))
+			if !r.budget.reserve(int64(c)) {
+				r.discard = r.budget.refuse(n)
+				return r.discard
+			}
 			nb := make([]byte, len(buf), c)
 			copy(nb, buf)
 			buf = nb
 			r.pix = buf
+			r.budget.release(r.held)
+			r.held = int64(c)
 		}
 		k, err := io.ReadFull(r.br, buf[len(buf):min(n, cap(buf))])
 		buf = buf[:len(buf)+k]

@@ -346,10 +346,11 @@ func TestPushAddsNoLatency(t *testing.T) {
 	var off []time.Duration
 	t.Run("nodelay", func(t *testing.T) { off = measure(t, false) })
 	t.Run("nagle", func(t *testing.T) { measure(t, true) })
-	// A generous bound: what it catches is a push that holds frames back
-	// (Nagle with delayed ACKs costs tens of milliseconds, a batching
-	// writer a frame interval), not scheduling noise.
-	if off != nil && off[1] > 10*time.Millisecond {
-		t.Errorf("p90 latency added by pushing is %v, want under 10 ms", off[1])
+	// A generous bound on the median: what it catches is a push that holds
+	// most frames back (Nagle with delayed ACKs costs about 40 ms, a
+	// batching writer a frame interval), not scheduling noise on a shared
+	// machine. The figures themselves are logged above.
+	if off != nil && off[0] > 20*time.Millisecond {
+		t.Errorf("median latency added by pushing is %v, want well under Nagle's 40 ms", off[0])
 	}
 }

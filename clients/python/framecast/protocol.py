@@ -72,6 +72,7 @@ ERROR_NAMES = {
     10: "shutting-down",
     11: "internal",
     12: "too-many-producers",
+    13: "server-busy",
 }
 ERROR_CODES = {name: code for code, name in ERROR_NAMES.items()}
 

@@ -184,7 +184,7 @@ class DecodeTest(unittest.TestCase):
         self.assertEqual(str(err), "frame is 1000 bytes, want 921600 for bgr24 640x480")
         names = ["bad-hello", "unsupported-version", "malformed", "message-too-large",
                  "path-in-use", "unauthorized", "bad-format", "no-format", "frame-size",
-                 "shutting-down", "internal", "too-many-producers"]
+                 "shutting-down", "internal", "too-many-producers", "server-busy"]
         for code, name in enumerate(names, 1):
             with self.subTest(code=code):
                 err = protocol.decode_error(protocol.encode_error(code, "x")[8:])
