@@ -245,13 +245,37 @@ var (
 // configuration share.
 func checkPath(path string) error { return pathname.Check(path) }
 
+// withDefaults fills in what the zero values of c mean: the one place the
+// server's defaults live (a stream's encoder defaults are resolveEncoder's,
+// which need its format).
+func (c Config) withDefaults() Config {
+	if c.RTSPAddress == "" {
+		c.RTSPAddress = ":8554"
+	}
+	if c.IDRInterval == 0 {
+		c.IDRInterval = 500 * time.Millisecond
+	}
+	if c.IdleInterval <= 0 {
+		c.IdleInterval = time.Second
+	}
+	if c.StatusInterval == 0 {
+		c.StatusInterval = 10 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.Linger == 0 {
+		c.Linger = defaultLinger
+	}
+	ingestDefaults(&c) // ingest_limits.go
+	return c
+}
+
 // NewServer starts listening for RTSP viewers. It returns an error when an
 // address cannot be bound (for example, the port is already in use), or
 // when the transports, the certificate or the credentials are not valid.
 func NewServer(cfg Config) (*Server, error) {
-	if cfg.RTSPAddress == "" {
-		cfg.RTSPAddress = ":8554"
-	}
+	cfg = cfg.withDefaults()
 	tr, err := resolveTransports(&cfg)
 	if err != nil {
 		return nil, err
@@ -268,22 +292,6 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("limits must be 0 (none) or more: max viewers %d, per path %d, max producers %d",
 			cfg.MaxViewers, cfg.MaxViewersPerPath, cfg.MaxProducers)
 	}
-	if cfg.IDRInterval == 0 {
-		cfg.IDRInterval = 500 * time.Millisecond
-	}
-	if cfg.IdleInterval <= 0 {
-		cfg.IdleInterval = time.Second
-	}
-	if cfg.StatusInterval == 0 {
-		cfg.StatusInterval = 10 * time.Second
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
-	if cfg.Linger == 0 {
-		cfg.Linger = defaultLinger
-	}
-	ingestDefaults(&cfg) // ingest_limits.go
 	s := &Server{cfg: cfg, log: cfg.Logger, paths: make(map[string]*pathEntry),
 		sinks: make(map[string]map[*pathSink]struct{}), keep: make(map[string]bool),
 		done: make(chan struct{}), access: access, authLog: authLog{log: cfg.Logger}}

@@ -95,6 +95,16 @@ func (s *Server) resolveEncoder(f Format) EncoderConfig {
 	if enc.BitrateKbps == 0 && enc.CRF == 0 {
 		enc.BitrateKbps = autoBitrate(f.Width, f.Height, f.FPS)
 	}
+	// The settings in force, as StreamInfo reports them.
+	if enc.Preset == "" {
+		enc.Preset = x264.DefaultPreset
+	}
+	if enc.Tune == "" {
+		enc.Tune = x264.DefaultTune
+	}
+	if enc.Profile == "" {
+		enc.Profile = x264.DefaultProfile
+	}
 	return enc
 }
 

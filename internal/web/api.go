@@ -117,8 +117,8 @@ func (s *Server) describe(r *http.Request, infos []framecast.StreamInfo) []strea
 			},
 			Encoder: encoderJSON{
 				BitrateKbps: in.Encoder.BitrateKbps, CRF: in.Encoder.CRF, GOP: in.Encoder.GOP,
-				Preset: orDefault(in.Encoder.Preset, "ultrafast"), Tune: orDefault(in.Encoder.Tune, "zerolatency"),
-				Profile: orDefault(in.Encoder.Profile, "high"), Threads: in.Encoder.Threads,
+				Preset: in.Encoder.Preset, Tune: in.Encoder.Tune,
+				Profile: in.Encoder.Profile, Threads: in.Encoder.Threads,
 				FPSOut: round1(rt.fpsOut), KbpsOut: round1(rt.kbps), Dropped: in.Stats.Dropped,
 			},
 			Stats: statsJSON{
@@ -170,14 +170,6 @@ func (s *Server) rtspHost(r *http.Request) (string, int) {
 // escapePath escapes a stream path for a URL, keeping its slashes.
 func escapePath(p string) string {
 	return (&url.URL{Path: p}).EscapedPath()
-}
-
-// orDefault is s, or def, the encoder's default, when s is empty.
-func orDefault(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }
 
 func round1(v float64) float64 { return math.Round(v*10) / 10 }

@@ -104,6 +104,13 @@ type Params struct {
 	Threads int    // 0 = x264 auto
 }
 
+// The live defaults: what an empty Preset, Tune and Profile mean.
+const (
+	DefaultPreset  = "ultrafast"
+	DefaultTune    = "zerolatency"
+	DefaultProfile = "high"
+)
+
 var (
 	presetNames  = []string{"ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow", "placebo"}
 	tuneNames    = []string{"film", "animation", "grain", "stillimage", "psnr", "ssim", "fastdecode", "zerolatency"}
@@ -178,13 +185,13 @@ func (p Params) withDefaults() Params {
 		p.GOP = max(1, int(math.Round(2*float64(p.FPSNum)/float64(p.FPSDen))))
 	}
 	if p.Preset == "" {
-		p.Preset = "ultrafast"
+		p.Preset = DefaultPreset
 	}
 	if p.Tune == "" {
-		p.Tune = "zerolatency"
+		p.Tune = DefaultTune
 	}
 	if p.Profile == "" {
-		p.Profile = "high"
+		p.Profile = DefaultProfile
 	}
 	return p
 }
