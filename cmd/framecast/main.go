@@ -17,6 +17,7 @@ const usage = `framecast publishes frames made by a program as live H.264 RTSP s
 Usage:
   framecast serve [flags]    run the RTSP server (see "framecast serve --help")
   framecast help             show this help
+  framecast --version        print "framecast VERSION"
 
 Examples:
   framecast serve --testsrc /test
@@ -25,6 +26,11 @@ Examples:
     framecast serve --stdin /cam --size 640x480 --fps 30 --pix-fmt bgr24
       serve raw frames read from standard input at rtsp://127.0.0.1:8554/cam
 `
+
+// version is what --version prints. Builds through the Makefile set it with
+// -ldflags "-X main.version=…" from the Python package's __version__
+// (clients/python/framecast/__init__.py), the one place the version is kept.
+var version = "dev"
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
@@ -39,6 +45,9 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "framecast %s\n", version)
+		return 0
 	case "serve":
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -52,7 +61,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		}
 		return 0
 	default:
-		fmt.Fprintf(stderr, "framecast: unknown command %q (want serve or help)\n", args[0])
+		fmt.Fprintf(stderr, "framecast: unknown command %q (want serve, help or version)\n", args[0])
 		return 2
 	}
 }
