@@ -221,16 +221,22 @@ func TestDecodedColourBarsMatchDrawnColours(t *testing.T) {
 func TestTwoViewersAndALateViewerAllGetFrames(t *testing.T) {
 	const w, h = 320, 240
 	srv := newServer(t, framecast.Config{})
-	servePattern(t, srv, "/test", w, h, 30)
+	st := servePattern(t, srv, "/test", w, h, 30)
 	a := testkit.FFmpeg(t, url(srv, "/test"), "tcp", "gray", w, h)
 	b := testkit.FFmpeg(t, url(srv, "/test"), "udp", "gray", w, h)
 	na := testsrc.ReadNumber(a.Next(t, 10*time.Second), w, h, w)
 	nb := testsrc.ReadNumber(b.Next(t, 10*time.Second), w, h, w)
-	time.Sleep(3 * time.Second)
+	// The late viewer joins once the producer has written 90 more frames
+	// (3 s at 30 fps; frame n is the (n+1)th written), however slowly the
+	// machine runs.
+	ahead := uint64(max(na, nb)) + 90
+	waitFor(t, 30*time.Second, "90 frames written after the first viewers' first", func() bool {
+		return st.Stats().FramesIn > ahead
+	})
 	late := testkit.FFmpeg(t, url(srv, "/test"), "tcp", "gray", w, h)
 	nl := testsrc.ReadNumber(late.Next(t, 10*time.Second), w, h, w)
 	if nl < na+60 || nl < nb+60 {
-		t.Errorf("late viewer's first frame is %d, want one at least 3 s (90 frames) after the first viewers' %d and %d", nl, na, nb)
+		t.Errorf("late viewer's first frame is %d, want one at least 60 frames after the first viewers' %d and %d (it joined 90 after)", nl, na, nb)
 	}
 	// All three keep receiving.
 	for name, d := range map[string]*testkit.Frames{"first": a, "second": b, "late": late} {

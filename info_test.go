@@ -57,7 +57,7 @@ func TestStreamsDescribesPathsProducersAndViewers(t *testing.T) {
 // or a push to another server relies on.
 func TestSinkGetsAnIDRFirstAndIncreasingTimestamps(t *testing.T) {
 	srv := newServer(t, framecast.Config{Encoder: framecast.EncoderConfig{GOP: 1000}})
-	servePattern(t, srv, "/test", 320, 240, 30)
+	st := servePattern(t, srv, "/test", 320, 240, 30)
 	var mu sync.Mutex
 	var types [][]byte
 	var pts []time.Duration
@@ -74,13 +74,25 @@ func TestSinkGetsAnIDRFirstAndIncreasingTimestamps(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(time.Second)
+	got := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(types)
+	}
+	waitFor(t, 10*time.Second, "20 access units at the sink", func() bool { return got() >= 20 })
 	remove()
+	// The sink is called under the mount's lock that remove takes: from
+	// here on it must not be called. Frames the encoder handles after
+	// remove (encoded or skipped) are what must come before the check.
+	n := got()
+	handled := func() uint64 { s := st.Stats(); return s.FramesEncoded + s.Skipped + s.Dropped }
+	h := handled()
+	waitFor(t, 10*time.Second, "3 frames handled after remove", func() bool { return handled() >= h+3 })
+	if got() != n {
+		t.Fatal("sink still called after remove")
+	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(types) < 20 {
-		t.Fatalf("sink got %d access units in 1 s, want about 30", len(types))
-	}
 	if first := types[0]; len(first) < 3 || first[0] != 7 || first[1] != 8 || first[2] != 5 {
 		t.Fatalf("first access unit has NAL types %v, want SPS, PPS, IDR", first)
 	}
@@ -88,11 +100,6 @@ func TestSinkGetsAnIDRFirstAndIncreasingTimestamps(t *testing.T) {
 		if pts[i] <= pts[i-1] {
 			t.Fatalf("sink pts went from %v to %v", pts[i-1], pts[i])
 		}
-	}
-	n := len(types)
-	time.Sleep(200 * time.Millisecond)
-	if len(types) != n {
-		t.Fatal("sink still called after remove")
 	}
 }
 
@@ -107,7 +114,7 @@ func TestStatsCountRefusedFramesAndEncodeTime(t *testing.T) {
 		if err := st.WriteFrame(make([]byte, 64*48)); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(10 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // paces the producer: not a wait for the encoder
 	}
 	st.Close()
 	s := st.Stats()

@@ -644,7 +644,16 @@ func TestIngestViewerSeesNewProducerAfterReconnect(t *testing.T) {
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// The server lets the path go after the connection ends: wait for that,
+	// or the new producer may still find the path in use.
+	waitFor(t, 10*time.Second, "/cam without a producer", func() bool {
+		for _, in := range srv.Streams() {
+			if in.Path == "/cam" && in.Producer != "" {
+				return false
+			}
+		}
+		return true
+	})
 	b := dialPublisher(t, addr, "/cam", f)
 	push(t, b, 30, 1000, stampedBGR(w, h))
 	n := waitNumber(t, dec, w, h, 10*time.Second, func(n uint32) bool { return n >= 1000 })

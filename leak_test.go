@@ -109,7 +109,16 @@ func TestNoLeaksWhenViewersAndProducersComeAndGo(t *testing.T) {
 	for i := range 4 {
 		round(i)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// The baseline once the server has seen the warm-up's viewers and
+	// producers leave.
+	waitFor(t, 10*time.Second, "the warm-up's viewers and producers gone", func() bool {
+		for _, in := range srv.Streams() {
+			if in.Producer != "" || len(in.Viewers) > 0 {
+				return false
+			}
+		}
+		return true
+	})
 	baseG, baseH := runtime.NumGoroutine(), heapInUse()
 	for i := range 200 {
 		round(i)

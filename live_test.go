@@ -141,7 +141,9 @@ func TestStreamWithoutViewersDoesNotEncode(t *testing.T) {
 	defer st.Close()
 	p := produceGray(t, st, w, h, 0)
 	defer p.stop()
-	time.Sleep(500 * time.Millisecond)
+	// Frames counted as skipped are what must come before the check that
+	// none was encoded.
+	waitFor(t, 10*time.Second, "10 frames skipped", func() bool { return st.Stats().Skipped >= 10 })
 	if s := st.Stats(); s.FramesEncoded != 0 || s.Skipped == 0 || s.Skipped != s.FramesIn {
 		t.Fatalf("stats %+v without viewers: want every frame skipped, none encoded", s)
 	}
@@ -187,6 +189,7 @@ func TestLateViewerGetsIDRAtOnce(t *testing.T) {
 			var waits []time.Duration
 			offGOP := 0
 			for range 4 {
+				// Join at a random point of the GOP: a pause, not a wait for anything.
 				time.Sleep(time.Duration(rand.IntN(1000)) * time.Millisecond)
 				n, d := firstFrame(t, url(srv, "/cam"), w, h)
 				waits = append(waits, d)
@@ -384,7 +387,7 @@ func TestBitrateSetIsBitrateKept(t *testing.T) {
 	time.Sleep(2 * time.Second) // past the start of rate control
 	before := st.Stats()
 	start := time.Now()
-	time.Sleep(10 * time.Second)
+	time.Sleep(10 * time.Second) // the measurement window
 	after := st.Stats()
 	kbps := float64(after.BytesSent-before.BytesSent) * 8 / 1000 / time.Since(start).Seconds()
 	t.Logf("measured %.0f kbit/s over 10 s for a 1000 kbit/s target (%d frames encoded, %d dropped)",

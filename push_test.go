@@ -165,7 +165,7 @@ func TestPushToFFmpegRecordsPlayableH264InOrder(t *testing.T) {
 	const w, h = 320, 240
 	for _, transport := range []string{"tcp", "udp"} {
 		t.Run(transport, func(t *testing.T) {
-			srv := newServer(t, framecast.Config{})
+			srv, logs := newLoggedServer(t, framecast.Config{})
 			addr := freeTCPAddr(t)
 			rec := startFFmpegReceiver(t, addr, filepath.Join(t.TempDir(), "cam.ts"))
 			url := "rtsp://" + addr + "/cam"
@@ -176,7 +176,9 @@ func TestPushToFFmpegRecordsPlayableH264InOrder(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(300 * time.Millisecond) // the push waits for the path
+			waitFor(t, 10*time.Second, "the push waiting for /cam", func() bool {
+				return len(logs.lines("push waiting for the stream", "path=/cam")) > 0
+			})
 			servePattern(t, srv, "/cam", w, h, 30)
 			waitFor(t, 20*time.Second, "90 frames pushed", func() bool { return pt.Stats().FramesSent >= 90 })
 			pt.Close()

@@ -45,6 +45,7 @@ type source struct {
 	mu             sync.Mutex
 	sinks          map[int]Sink
 	nextID, adds   int
+	tries          int   // Subscribe calls, failed ones included
 	err            error // Subscribe fails with it while set
 	wantIDR        bool
 	n              uint32
@@ -60,6 +61,7 @@ func newSource(fps float64) *source {
 func (s *source) Subscribe(f Sink) (func(), error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.tries++
 	if s.err != nil {
 		return nil, s.err
 	}
@@ -92,6 +94,12 @@ func (s *source) addCount() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.adds
+}
+
+func (s *source) tryCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tries
 }
 
 func (s *source) pts(n uint32) time.Duration {
@@ -192,6 +200,7 @@ type receiver struct {
 	announces  []announce
 	frames     []got
 	closed     int // publishing sessions ended
+	largest    int // size of the largest RTP packet received, header included
 	transports []string
 	more       chan struct{} // signalled on every change
 }
@@ -236,7 +245,7 @@ func (r *receiver) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.
 	if ctx.Description.FindFormat(&forma) == nil {
 		return &base.Response{StatusCode: base.StatusBadRequest}, errors.New("no H.264 media")
 	}
-	time.Sleep(r.announceDelay)
+	time.Sleep(r.announceDelay) // a slow remote, as the test sets it: not a wait for anything
 	r.mu.Lock()
 	r.announces = append(r.announces, announce{path: ctx.Path, query: ctx.Query, sps: forma.SPS, pps: forma.PPS})
 	r.mu.Unlock()
@@ -262,6 +271,9 @@ func (r *receiver) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Resp
 	r.transports = append(r.transports, ctx.Session.Transport().Protocol.String())
 	r.mu.Unlock()
 	ctx.Session.OnPacketRTP(media, forma, func(pkt *rtp.Packet) {
+		r.mu.Lock()
+		r.largest = max(r.largest, pkt.MarshalSize())
+		r.mu.Unlock()
 		au, err := dec.Decode(pkt)
 		if err != nil {
 			return // more packets needed, or a frame cut short

@@ -129,7 +129,9 @@ func TestPushWaitsForTheStreamToBePublished(t *testing.T) {
 	logs, log := newLogs(t)
 	newPusher(t, Config{URL: "rtsp://" + r.addr + "/cam", Subscribe: src.Subscribe, Logger: log,
 		PollInterval: 20 * time.Millisecond})
-	time.Sleep(300 * time.Millisecond) // about 15 polls
+	// The Pusher connects only after Subscribe succeeds: 15 failed polls
+	// must come before the check that it has not connected.
+	eventually(t, 10*time.Second, "15 polls", func() bool { return src.tryCount() >= 15 })
 	r.mu.Lock()
 	n := len(r.announces)
 	r.mu.Unlock()
@@ -235,7 +237,12 @@ func TestPushSkipsToANewIDRAfterDroppingFrames(t *testing.T) {
 	src.sizeP = 20000 // 14 packets a frame, so the Pusher is slower than the bursts below
 	_, log := newLogs(t)
 	p := newPusher(t, Config{URL: "rtsp://" + r.addr + "/cam", Subscribe: src.Subscribe, Logger: log, QueueSize: 2})
-	for p.Stats().FramesSent < 5 {
+	// The sleeps below pace the producer (and its bursts); the loops wait
+	// on the Pusher's counters.
+	for deadline := time.Now().Add(10 * time.Second); p.Stats().FramesSent < 5; {
+		if time.Now().After(deadline) {
+			t.Fatalf("stats %+v: not 5 frames sent within 10 s", p.Stats())
+		}
 		src.frame()
 		time.Sleep(10 * time.Millisecond)
 	}

@@ -86,9 +86,13 @@ func TestMetricsCountFramesViewersAndBytesPerStream(t *testing.T) {
 	}
 	// Counters grow between scrapes.
 	in1, _ := metric(text, `framecast_frames_in_total{path="/test"}`)
-	time.Sleep(300 * time.Millisecond)
-	in2, _ := metric(scrape(t, base), `framecast_frames_in_total{path="/test"}`)
-	if in2 <= in1 {
-		t.Errorf("framecast_frames_in_total went from %v to %v in 300 ms at 30 fps", in1, in2)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		in2, _ := metric(scrape(t, base), `framecast_frames_in_total{path="/test"}`)
+		if in2 > in1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("framecast_frames_in_total still %v (from %v) 10 s later at 30 fps", in2, in1)
+		}
 	}
 }

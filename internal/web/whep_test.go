@@ -316,9 +316,11 @@ func TestCloseEndsPreviews(t *testing.T) {
 	}
 	skipped := func() uint64 { return srv.Streams()[0].Stats.Skipped }
 	before := skipped()
-	time.Sleep(300 * time.Millisecond)
-	if skipped() == before {
-		t.Error("the stream still encodes after Close: the preview's sink was not removed")
+	for deadline := time.Now().Add(10 * time.Second); skipped() == before; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Error("the stream still encodes 10 s after Close: the preview's sink was not removed")
+			break
+		}
 	}
 	for deadline := time.After(10 * time.Second); ; {
 		select {
