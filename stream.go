@@ -96,16 +96,7 @@ func (s *Server) resolveEncoder(f Format) EncoderConfig {
 		enc.BitrateKbps = autoBitrate(f.Width, f.Height, f.FPS)
 	}
 	// The settings in force, as StreamInfo reports them.
-	if enc.Preset == "" {
-		enc.Preset = x264.DefaultPreset
-	}
-	if enc.Tune == "" {
-		enc.Tune = x264.DefaultTune
-	}
-	if enc.Profile == "" {
-		enc.Profile = x264.DefaultProfile
-	}
-	return enc
+	return enc.merge(EncoderConfig{Preset: x264.DefaultPreset, Tune: x264.DefaultTune, Profile: x264.DefaultProfile})
 }
 
 func newPipeline(f Format, enc EncoderConfig) (*pipeline, error) {
