@@ -42,10 +42,10 @@ func (h *handler) checkTransport(tr *gortsplib.SessionTransport) *base.Response 
 	return nil
 }
 
-// OnResponse explains the 461 Unsupported Transport that gortsplib sends by
-// itself (for UDP or multicast when they are off) with the transports the
-// server offers.
-func (h *handler) OnResponse(_ *gortsplib.ServerConn, res *base.Response) {
+// explainUnsupportedTransport explains the 461 Unsupported Transport that
+// gortsplib sends by itself (for UDP or multicast when they are off) with
+// the transports the server offers. OnResponse calls it.
+func (h *handler) explainUnsupportedTransport(res *base.Response) {
 	if res.StatusCode == base.StatusUnsupportedTransport && res.StatusMessage == "" && len(res.Body) == 0 {
 		// gortsplib has set CSeq and Server already: keep the header.
 		r := refusal(base.StatusUnsupportedTransport, h.offered())

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 
@@ -10,17 +11,44 @@ import (
 // listen is gortsplib's Listen hook: the RTSP listener accepts through a
 // listen.Listener, so that running out of descriptors (EMFILE) is retried
 // instead of stopping gortsplib's accept loop, and the server, for good.
+// Each connection it accepts must send its first request within
+// FirstRequestTimeout (firstRequestConn).
 func (s *Server) listen(network, address string) (net.Listener, error) {
+	if err := s.open(network, address); err != nil {
+		return nil, err
+	}
+	return s.firstRequest(s.ln), nil
+}
+
+// listenTLS is gortsplib's TLSListen hook, listen for RTSPS: the first
+// request's deadline covers the TLS handshake and applies to the RTSP
+// inside it.
+func (s *Server) listenTLS(network, address string, config *tls.Config) (net.Listener, error) {
+	if err := s.open(network, address); err != nil {
+		return nil, err
+	}
+	return s.firstRequest(tls.NewListener(s.ln, config)), nil
+}
+
+func (s *Server) open(network, address string) error {
 	f := s.cfg.Listen
 	if f == nil {
 		f = net.Listen
 	}
 	l, err := f(network, address)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	s.ln = listen.Wrap(l, listen.Options{Name: "rtsp", Logger: s.log})
-	return s.ln, nil
+	return nil
+}
+
+func (s *Server) firstRequest(l net.Listener) net.Listener {
+	d := s.cfg.FirstRequestTimeout
+	if d <= 0 {
+		d = DefaultFirstRequestTimeout
+	}
+	return &firstRequestListener{Listener: l, timeout: d}
 }
 
 // watch starts the goroutine that waits for gortsplib to stop and reports

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
@@ -53,6 +54,12 @@ type Config struct {
 	// Listen opens the RTSP TCP listener; nil means net.Listen. Accept
 	// goes through a listen.Listener either way.
 	Listen func(network, address string) (net.Listener, error)
+	// FirstRequestTimeout is the time a new connection has to send its
+	// first whole request (RTSP, or the HTTP request that opens a tunnel;
+	// over RTSPS, the TLS handshake included) before it is closed; 0 means
+	// DefaultFirstRequestTimeout. Later requests have gortsplib's idle
+	// timeout (60 s).
+	FirstRequestTimeout time.Duration
 }
 
 // Server is an RTSP server with one Mount per path.
@@ -91,6 +98,9 @@ func Listen(cfg Config) (*Server, error) {
 		TLSConfig:         cfg.TLSConfig,
 		WriteQueueSize:    cfg.WriteQueueSize,
 		Listen:            s.listen,
+	}
+	if cfg.TLSConfig != nil {
+		s.gs.TLSListen = s.listenTLS
 	}
 	if cfg.MulticastIPRange == "" {
 		s.gs.MulticastRTPPort, s.gs.MulticastRTCPPort = 0, 0
@@ -198,6 +208,9 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 		return res, nil, nil
 	}
 	m.gate.enter(ctx.Session)
+	if ex, ok := ctx.Conn.UserData().(*exchange); ok {
+		ex.gate, ex.session = &m.gate, ctx.Session // left when the SETUP is answered
+	}
 	return &base.Response{StatusCode: base.StatusOK}, m.stream, nil
 }
 
@@ -209,7 +222,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	if m == nil {
 		return notFound(ctx.Path), nil
 	}
-	m.gate.leave(ctx.Session)
+	m.gate.leave(ctx.Session) // left already, unless the SETUP's answer was missed
 	h.log.Info("viewer playing", "path", ctx.Path, "remote", ctx.Conn.NetConn().RemoteAddr(),
 		"transport", ctx.Session.Transport().Protocol)
 	m.viewerJoined(ctx.Session)

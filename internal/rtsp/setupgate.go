@@ -7,21 +7,26 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 )
 
-// setupGate lets one session at a time be between SETUP and PLAY on a
-// mount. gortsplib v5.5.2 reads the other readers' set-up medias (a map)
-// while it handles a UDP SETUP, and a session writes its own map after its
-// SETUP without the stream's lock: two viewers of one address setting up at
+// setupGate lets one SETUP at a time through gortsplib on a mount.
+// gortsplib v5.5.2 reads the set-up medias (a map) of the stream's other
+// readers from the viewer's address (TCP ones too; v5.6.4 still does, for
+// UDP ones) while it handles a UDP SETUP, and every session writes its own
+// map later in its SETUP without the stream's lock: two viewers of one address setting up at
 // once are a data race, and Go may abort on the concurrent map access. The
-// gate orders them: a session's SETUP waits until the previous one has
-// played (its map is written by then, and the gate's lock carries that to
-// the next), closed, or spent gateTimeout.
+// gate orders them: OnSetup enters it, and the SETUP's response leaves it
+// (OnResponse; gortsplib has written the map by then, and the gate's lock
+// carries that to the next SETUP). So a session holds the gate only while
+// gortsplib handles its own SETUP (well under a millisecond, but 1 s for a
+// GStreamer User-Agent, which gortsplib makes wait), never until it plays:
+// a client that sets up and never plays costs the others nothing.
 type setupGate struct {
 	mu    sync.Mutex
 	owner *gortsplib.ServerSession
 	done  chan struct{} // closed when the owner leaves
 }
 
-// gateTimeout bounds the wait behind a client that sets up and never plays.
+// gateTimeout bounds the wait behind a SETUP that is never answered (not
+// expected: gortsplib answers every request it hands to OnSetup).
 const gateTimeout = 2 * time.Second
 
 func (g *setupGate) enter(ss *gortsplib.ServerSession) {
