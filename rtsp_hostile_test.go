@@ -18,8 +18,8 @@ import (
 
 // setupOnly opens a connection that SETs UP path over UDP, with client
 // ports port and port+1, and then never PLAYs. It is closed when the test
-// ends.
-func setupOnly(t *testing.T, srv *framecast.Server, path string, port int) {
+// ends, or by the caller.
+func setupOnly(t *testing.T, srv *framecast.Server, path string, port int) net.Conn {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", srv.Addr().String(), 5*time.Second)
 	if err != nil {
@@ -33,6 +33,7 @@ func setupOnly(t *testing.T, srv *framecast.Server, path string, port int) {
 	if err != nil || !strings.HasPrefix(status, "RTSP/1.0 200") {
 		t.Fatalf("SETUP-only client: %q, %v", status, err)
 	}
+	return c
 }
 
 // TestViewersBesideSetupOnlyClientsGetTheirFirstFrameAtOnce: two clients
