@@ -77,7 +77,7 @@ func (s *Server) ListenIngest(url string) (net.Addr, error) {
 	if network == "unix" {
 		l, err = listenUnix(address)
 	} else {
-		l, err = net.Listen("tcp", address)
+		l, err = net.Listen(tcpNetwork(address), address)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("ingest %s: %w", url, err)
@@ -104,6 +104,17 @@ func (s *Server) ListenIngest(url string) (net.Addr, error) {
 	s.log.Info("ingest listening", "address", network+"://"+l.Addr().String())
 	warnIfOpen(s.log, "ingest", "publish", l.Addr(), s.access.publish)
 	return l.Addr(), nil
+}
+
+// tcpNetwork is "tcp4" for an IPv4 host (0.0.0.0 included), so that
+// tcp://0.0.0.0:PORT listens on IPv4 only, as it says, and not on every IPv6
+// address too; "tcp" otherwise (a name, an IPv6 address, or no host).
+func tcpNetwork(address string) string {
+	host, _, _ := net.SplitHostPort(address)
+	if ip := net.ParseIP(host); ip != nil && ip.To4() != nil {
+		return "tcp4"
+	}
+	return "tcp"
 }
 
 func parseIngestURL(url string) (network, address string, ok bool) {
