@@ -2,6 +2,7 @@ package framecast_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"math"
@@ -88,7 +89,15 @@ func servePattern(t *testing.T, srv *framecast.Server, path string, w, h int, fp
 	testkit.Every(t, time.Duration(float64(time.Second)/fps), func() error {
 		p.Draw(buf, n, time.Now())
 		n++
-		return st.WriteFrame(buf)
+		err := st.WriteFrame(buf)
+		if errors.Is(err, framecast.ErrStreamClosed) {
+			select {
+			case <-srv.Done():
+				return testkit.ErrStop // the test closed the server
+			default:
+			}
+		}
+		return err
 	})
 	return st
 }

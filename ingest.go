@@ -176,7 +176,7 @@ func (s *Server) acceptProducers(l net.Listener, network string) {
 			return
 		}
 		in.nconns++
-		pc := &producerConn{s: s, c: c, w: ingest.NewWriter(c), remote: c.RemoteAddr().String()}
+		pc := &producerConn{s: s, c: c, w: ingest.NewWriter(c), remote: c.RemoteAddr().String(), released: make(chan struct{})}
 		if network == "unix" {
 			// Unix peers have no address: name the socket and the connection.
 			pc.remote = fmt.Sprintf("unix:%s#%d", l.Addr(), in.nconns)
@@ -233,6 +233,12 @@ type producerConn struct {
 	wmu      sync.Mutex // serialises writes
 	w        *ingest.Writer
 	shutting atomic.Bool // set by shutdown: no write but its own
+
+	// A producer taking the path over evicts this one: ingest_takeover.go.
+	dmu         sync.Mutex    // guards evicted and the read deadline
+	evicted     *ingest.Error // the replaced ERROR to end with, once evicted
+	released    chan struct{} // closed once the connection's stream is closed
+	releaseOnce sync.Once
 }
 
 // send writes an answer, giving up after ingestWriteTimeout.
@@ -278,9 +284,7 @@ func (s *Server) serveProducer(pc *producerConn) {
 	ss.startHelloDeadline()
 	reason := ss.run()
 	ss.r.Release()
-	if ss.st != nil {
-		ss.st.Close()
-	}
+	ss.closeStream()
 	pc.c.Close()
 	in.mu.Lock()
 	delete(in.conns, pc)
@@ -303,16 +307,24 @@ type producerSession struct {
 	frames   uint64
 	refused  uint64 // messages refused with a non-fatal ERROR
 	timedOut bool   // the HELLO deadline passed
+	takeover bool   // HELLO's FlagTakeover: ingest_takeover.go
+	info     bool   // HELLO's FlagInfo: READY carries the RTSP URL
 }
 
 // run reads and answers messages until the connection ends, and says why.
 func (ss *producerSession) run() string {
 	for {
+		if e := ss.pc.evictedBy(); e != nil {
+			return ss.replaced(e)
+		}
 		if ss.hello {
 			ss.dropBufferWhenIdle()
 		}
 		m, err := ss.r.Next()
 		if err != nil {
+			if e := ss.pc.evictedBy(); e != nil {
+				return ss.replaced(e)
+			}
 			var e *ingest.Error
 			if !errors.As(err, &e) {
 				if ss.helloTimedOut(err) {
@@ -342,7 +354,7 @@ func (ss *producerSession) run() string {
 		var e *ingest.Error
 		switch m.Header.Type {
 		case ingest.TypeHello:
-			e = ss.onHello(m.Payload)
+			e = ss.onHello(m.Header.Flags, m.Payload)
 		case ingest.TypeFormat:
 			e = ss.onFormat(m.Payload)
 		case ingest.TypeFrame:
@@ -418,7 +430,7 @@ func (ss *producerSession) fail(e *ingest.Error) string {
 	return e.Code.String() + ": " + e.Message
 }
 
-func (ss *producerSession) onHello(payload []byte) *ingest.Error {
+func (ss *producerSession) onHello(flags uint8, payload []byte) *ingest.Error {
 	if ss.hello {
 		return &ingest.Error{Code: ingest.CodeBadHello, Fatal: true,
 			Message: fmt.Sprintf("second HELLO on a connection that publishes %s", ss.path)}
@@ -438,7 +450,16 @@ func (ss *producerSession) onHello(payload []byte) *ingest.Error {
 			return authRefusal(h.Path, err)
 		}
 	}
-	if owner, busy := ss.pc.s.pathOwner(h.Path); busy {
+	// A producer taking the path over replaces the old one at its first
+	// FORMAT: ingest_takeover.go.
+	ss.takeover = flags&ingest.FlagTakeover != 0
+	ss.info = flags&ingest.FlagInfo != 0
+	if ss.takeover {
+		if owner, ok := ss.canTakeOver(h.Path); !ok {
+			return &ingest.Error{Code: ingest.CodePathInUse, Fatal: true,
+				Message: fmt.Sprintf("path %s already has a producer (%s), which is not an ingest producer and cannot be taken over", h.Path, owner)}
+		}
+	} else if owner, busy := ss.pc.s.pathOwner(h.Path); busy {
 		return pathInUse(h.Path, owner)
 	}
 	if ss.pc.s.producersFull(h.Path) {
@@ -455,9 +476,11 @@ func pathInUse(path, owner string) *ingest.Error {
 }
 
 func (ss *producerSession) ready() *ingest.Error {
-	err := ss.pc.send(func(w *ingest.Writer) error {
-		return w.WriteReady(&ingest.Ready{Version: ingest.Version, MaxFramePayload: ingest.MaxFramePayload})
-	})
+	r := ingest.Ready{Version: ingest.Version, MaxFramePayload: ingest.MaxFramePayload}
+	if ss.info {
+		r.RTSPURL = ss.pc.s.rtspURL(ss.path, ss.pc.c.LocalAddr())
+	}
+	err := ss.pc.send(func(w *ingest.Writer) error { return w.WriteReady(&r) })
 	if err != nil {
 		// The connection is broken: the next read says so.
 		ss.pc.c.Close()
@@ -473,7 +496,7 @@ func (ss *producerSession) onFormat(payload []byte) *ingest.Error {
 	s := ss.pc.s
 	ff := formatFromIngest(f)
 	if ss.st == nil {
-		st, err := s.publish(ss.path, ff, ss.pc.remote)
+		st, err := ss.publish(ff)
 		switch {
 		case errors.Is(err, ErrPathInUse):
 			owner, _ := s.pathOwner(ss.path)

@@ -177,7 +177,7 @@ func (s *Server) refuseAtAccept(pc *producerConn, e *ingest.Error) {
 // complete HELLO.
 func (ss *producerSession) startHelloDeadline() {
 	if d := ss.pc.s.cfg.IngestHelloTimeout; d > 0 {
-		ss.pc.c.SetReadDeadline(time.Now().Add(d))
+		ss.pc.setReadDeadline(time.Now().Add(d))
 	}
 }
 
@@ -185,7 +185,7 @@ func (ss *producerSession) startHelloDeadline() {
 // and the connection no longer counts against the unauthenticated limits.
 func (ss *producerSession) authenticated() {
 	pc := ss.pc
-	pc.c.SetReadDeadline(time.Time{})
+	pc.setReadDeadline(time.Time{})
 	in := &pc.s.ingest
 	in.mu.Lock()
 	in.limits.authenticated(pc)
@@ -244,10 +244,10 @@ func (ss *producerSession) dropBufferWhenIdle() {
 	if ss.r.Held() == 0 || ss.r.Buffered() > 0 {
 		return
 	}
-	c := ss.pc.c
-	c.SetReadDeadline(time.Now().Add(ingestBufferIdle))
+	pc := ss.pc
+	pc.setReadDeadline(time.Now().Add(ingestBufferIdle))
 	err := ss.r.WaitInput()
-	c.SetReadDeadline(time.Time{})
+	pc.setReadDeadline(time.Time{})
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		ss.r.Release()
 		ss.pc.s.ingest.limits.idleReleased.Add(1)

@@ -46,6 +46,7 @@ const (
 	CodeInternal           = ingest.CodeInternal           // the server's encoder failed
 	CodeTooManyProducers   = ingest.CodeTooManyProducers   // the server has its maximum number of producers
 	CodeServerBusy         = ingest.CodeServerBusy         // the server is at a limit against abuse; try again later
+	CodeReplaced           = ingest.CodeReplaced           // another producer took the path over (WithTakeover)
 )
 
 // Error is an error the server reported. When Fatal, the server has closed
@@ -83,18 +84,27 @@ const (
 type Option func(*config)
 
 type config struct {
-	token string
+	token    string
+	takeover bool
 }
 
 // WithToken sends token in the HELLO, for a server that requires one to
 // publish.
 func WithToken(token string) Option { return func(c *config) { c.token = token } }
 
+// WithTakeover takes the path over from the producer that publishes it, if
+// it is another ingest producer: the server ends that producer's connection
+// with a CodeReplaced error, and the path's viewers go on with this one's
+// frames. Without it, Dial fails with CodePathInUse. Taking over needs what
+// publishing needs (the token over TCP), nothing more.
+func WithTakeover() Option { return func(c *config) { c.takeover = true } }
+
 // Publisher publishes one path. Its methods may be called from any
 // goroutine; calls are serialised.
 type Publisher struct {
-	conn net.Conn
-	path string
+	conn    net.Conn
+	path    string
+	rtspURL string // from READY
 
 	wmu    sync.Mutex // serialises writes; guards the fields below
 	w      *ingest.Writer
@@ -141,17 +151,32 @@ func Dial(ctx context.Context, address, path string, f Format, opts ...Option) (
 	if err != nil {
 		return nil, err
 	}
+	hello := ingest.Hello{Path: path, Token: cfg.token, Flags: ingest.FlagInfo}
+	if cfg.takeover {
+		hello.Flags |= ingest.FlagTakeover
+	}
+	p, err := dial(ctx, network, addr, address, &hello, &wf, f)
+	var e *Error
+	if errors.As(err, &e) && e.Code == CodeMalformed && strings.Contains(e.Message, "unknown flags") && !cfg.takeover {
+		// A server older than HELLO's flags: it has no URL to tell.
+		hello.Flags = 0
+		p, err = dial(ctx, network, addr, address, &hello, &wf, f)
+	}
+	return p, err
+}
+
+func dial(ctx context.Context, network, addr, address string, hello *ingest.Hello, wf *ingest.Format, f Format) (*Publisher, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		return nil, fmt.Errorf("publisher: %w", err)
 	}
 	p := &Publisher{
-		conn: conn, path: path, w: ingest.NewWriter(conn), r: ingest.NewReader(conn), f: f,
+		conn: conn, path: hello.Path, w: ingest.NewWriter(conn), r: ingest.NewReader(conn), f: f,
 		done: make(chan struct{}), answers: make(chan error, 1),
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
-	err = p.handshake(&ingest.Hello{Path: path, Token: cfg.token}, &wf)
+	err = p.handshake(hello, wf)
 	if !stop() {
 		err = fmt.Errorf("publisher: handshake with %s: %w", address, ctx.Err())
 	}
@@ -245,6 +270,9 @@ func (p *Publisher) readAnswer(what string) error {
 		var r ingest.Ready
 		if err := r.Unmarshal(m.Payload); err != nil {
 			return fmt.Errorf("publisher: %w", err)
+		}
+		if r.RTSPURL != "" {
+			p.rtspURL = r.RTSPURL
 		}
 		return nil
 	case ingest.TypeError:
@@ -351,6 +379,11 @@ func (p *Publisher) news() error {
 
 // Path is the path published, e.g. "/cam".
 func (p *Publisher) Path() string { return p.path }
+
+// RTSPURL is where viewers watch the path, as the server said in its
+// READY, e.g. "rtsp://127.0.0.1:8554/cam"; empty for a server too old to
+// say.
+func (p *Publisher) RTSPURL() string { return p.rtspURL }
 
 // Format is the format of the frames the server expects now.
 func (p *Publisher) Format() Format {

@@ -117,7 +117,8 @@ func TestServeHelpExplainsEveryFlag(t *testing.T) {
 	}
 	var f serveFlags
 	newServeFlagSet(&f).VisitAll(func(fl *flag.Flag) {
-		if !strings.Contains(out, "-"+fl.Name) || fl.Usage == "" {
+		// Spelled --name, as the README writes it.
+		if !strings.Contains(out, "\n  --"+fl.Name) || fl.Usage == "" {
 			t.Errorf("serve --help does not explain --%s", fl.Name)
 		}
 	})

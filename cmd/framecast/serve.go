@@ -63,6 +63,7 @@ type serveFlags struct {
 	logLevel               string
 	config                 string
 	http                   string
+	exitWithParent         bool
 
 	transports, multicastRange          string
 	multicastRTP, multicastRTCP         int
@@ -115,6 +116,7 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.IntVar(&f.maxIngestMiB, "max-ingest-memory", 512, "most memory all ingest connections together hold for frames being received (`MiB`); < 0 no limit")
 	fs.IntVar(&f.maxProducer, "max-producers", 0, "most producers at once (`n`); 0 no limit")
 	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "serve the web page (streams, live previews), /api/v1 and /metrics at `address`; none to disable")
+	fs.BoolVar(&f.exitWithParent, "exit-with-parent", false, "shut down when the process that started framecast exits: when its parent process changes or, without --stdin, when standard input (a pipe the parent holds) reaches its end; for programs that run framecast as their child")
 	fs.StringVar(&f.config, "config", "", "read settings and streams from a YAML `file` (see framecast.example.yml); flags override it")
 	return fs
 }
@@ -159,9 +161,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.SetOutput(stdout)
 			fmt.Fprint(stdout, serveUsage)
-			fs.PrintDefaults()
+			printFlags(stdout, fs)
 			return errHelp
 		}
 		return fmt.Errorf("%v (see framecast serve --help)", err)
@@ -174,6 +175,11 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", f.logLevel)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if f.exitWithParent {
+		var stop func()
+		ctx, stop = watchParent(ctx, stdin, f.stdin == "", log)
+		defer stop()
+	}
 	w, h, err := parseSize(f.size)
 	if err != nil {
 		return err
@@ -452,4 +458,14 @@ func ingestMemory(mib int) int64 {
 		return -1
 	}
 	return int64(mib) << 20
+}
+
+// printFlags is flag's PrintDefaults with the flags spelled as the README
+// and docs spell them, with two dashes (the flag package takes both).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	var b strings.Builder
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	fs.SetOutput(w)
+	fmt.Fprint(w, strings.ReplaceAll("\n"+b.String(), "\n  -", "\n  --")[1:])
 }

@@ -15,7 +15,12 @@ import sys
 import time
 import urllib.parse
 
-import numpy as np
+try:
+    import numpy as np
+except ImportError:
+    sys.exit("%s draws its pictures with numpy, which this Python lacks: install it "
+             "(Debian: apt install python3-numpy), or see docs/python.md for an example "
+             "without numpy" % sys.argv[0])
 
 from framecast import Publisher, ServerError
 

@@ -26,6 +26,7 @@ const (
 	CodeInternal           Code = 11 // the encoder failed
 	CodeTooManyProducers   Code = 12 // the server has its maximum number of producers
 	CodeServerBusy         Code = 13 // a limit against abuse: connections not yet authenticated, or memory for frames
+	CodeReplaced           Code = 14 // another producer took the path over (HELLO's FlagTakeover)
 )
 
 // Sentinel errors, one per code: errors.Is(err, ErrFrameSize) reports whether
@@ -44,6 +45,7 @@ var (
 	ErrInternal           = errors.New("internal")
 	ErrTooManyProducers   = errors.New("too-many-producers")
 	ErrServerBusy         = errors.New("server-busy")
+	ErrReplaced           = errors.New("replaced")
 )
 
 // ErrShortBuffer is returned by MarshalTo when the buffer is too short.
@@ -66,6 +68,7 @@ var codes = [...]struct {
 	CodeInternal:           {ErrInternal, true},
 	CodeTooManyProducers:   {ErrTooManyProducers, true},
 	CodeServerBusy:         {ErrServerBusy, true},
+	CodeReplaced:           {ErrReplaced, true},
 }
 
 func (c Code) known() bool { return c > 0 && int(c) < len(codes) }

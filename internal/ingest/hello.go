@@ -17,6 +17,10 @@ type Hello struct {
 	Version uint16 // Version when zero at MarshalTo
 	Path    string // e.g. "/cam": see ValidatePath
 	Token   string // credentials for publishing; empty when the server has none
+	// Flags are the HELLO header's flags (FlagTakeover, FlagInfo), which
+	// are not part of the payload: Writer.WriteHello sends them, and
+	// Marshal and Unmarshal neither write nor set them.
+	Flags uint8
 }
 
 // helloFixedSize is the size of a HELLO payload with an empty path and token.

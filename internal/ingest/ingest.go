@@ -52,6 +52,19 @@ const (
 // FlagTimestamp, in a FRAME's flags, says its timestamp is set.
 const FlagTimestamp uint8 = 1 << 0
 
+// HELLO flags.
+const (
+	// FlagTakeover, in a HELLO's flags, asks the server to end the
+	// connection of the producer that publishes the path, if any, when this
+	// one's first FORMAT publishes it: the old producer gets a replaced
+	// ERROR and this one goes on with the path's viewers.
+	FlagTakeover uint8 = 1 << 0
+	// FlagInfo, in a HELLO's flags, says the producer reads a READY that
+	// carries the path's RTSP URL (Ready.RTSPURL): the server then sends
+	// that longer READY on this connection.
+	FlagInfo uint8 = 1 << 1
+)
+
 // String returns the message type's name as the spec writes it, e.g.
 // "HELLO", or "type 0x47" for an unknown type.
 func (t Type) String() string {
@@ -76,8 +89,11 @@ func (t Type) known() bool { return t.String()[0] != 't' }
 
 // allowedFlags is the set of flag bits defined for t.
 func (t Type) allowedFlags() uint8 {
-	if t == TypeFrame {
+	switch t {
+	case TypeFrame:
 		return FlagTimestamp
+	case TypeHello:
+		return FlagTakeover | FlagInfo
 	}
 	return 0
 }

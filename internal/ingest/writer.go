@@ -28,8 +28,8 @@ type Writer struct {
 // NewWriter returns a Writer writing to w.
 func NewWriter(w io.Writer) *Writer { return &Writer{w: w} }
 
-// WriteHello writes a HELLO.
-func (w *Writer) WriteHello(h *Hello) error { return w.writeControl(TypeHello, h) }
+// WriteHello writes a HELLO, with h.Flags in its header.
+func (w *Writer) WriteHello(h *Hello) error { return w.writeControlFlags(TypeHello, h.Flags, h) }
 
 // WriteFormat writes a FORMAT.
 func (w *Writer) WriteFormat(f *Format) error { return w.writeControl(TypeFormat, f) }
@@ -43,7 +43,9 @@ func (w *Writer) WriteReady(r *Ready) error { return w.writeControl(TypeReady, r
 // WriteError writes an ERROR.
 func (w *Writer) WriteError(e *Error) error { return w.writeControl(TypeError, e) }
 
-func (w *Writer) writeControl(t Type, m marshaler) error {
+func (w *Writer) writeControl(t Type, m marshaler) error { return w.writeControlFlags(t, 0, m) }
+
+func (w *Writer) writeControlFlags(t Type, flags uint8, m marshaler) error {
 	size := 0
 	if m != nil {
 		size = m.MarshalSize()
@@ -59,7 +61,7 @@ func (w *Writer) writeControl(t Type, m marshaler) error {
 			return err
 		}
 	}
-	h := Header{Type: t, Length: uint32(n)}
+	h := Header{Type: t, Flags: flags, Length: uint32(n)}
 	h.MarshalTo(b)
 	_, err := w.w.Write(b[:HeaderSize+n])
 	return err

@@ -37,6 +37,22 @@ func TestWriterWritesSpecExample(t *testing.T) {
 	}
 }
 
+// TestWriterSendsHelloFlagsInTheHeader writes the spec's HELLO with the
+// takeover and info flags, and the long READY that answers it.
+func TestWriterSendsHelloFlagsInTheHeader(t *testing.T) {
+	var out bytes.Buffer
+	w := NewWriter(&out)
+	if err := w.WriteHello(&Hello{Path: "/cam", Flags: FlagTakeover | FlagInfo}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.WriteReady(&Ready{Version: Version, MaxFramePayload: MaxFramePayload, RTSPURL: "rtsp://127.0.0.1:8554/cam"}); err != nil {
+		t.Fatal(err)
+	}
+	if want := concat(specHelloFlags, specReadyURL); !bytes.Equal(out.Bytes(), want) {
+		t.Errorf("wrote\n% x\nwant\n% x", out.Bytes(), want)
+	}
+}
+
 func TestWriterRefusesWhatItCannotWrite(t *testing.T) {
 	var out bytes.Buffer
 	w := NewWriter(&out)

@@ -6,6 +6,7 @@ package testkit
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -184,9 +185,13 @@ func (f *Frames) Stop() {
 	}
 }
 
+// ErrStop, returned by Every's f, ends the calls without failing the test
+// (for example, a producer whose server the test closed).
+var ErrStop = errors.New("testkit: stop")
+
 // Every calls f now and then every period, from a goroutine of its own,
-// until f returns an error (reported with t.Error) or the test ends; the
-// test's cleanup waits for the goroutine.
+// until f returns an error (reported with t.Error, except ErrStop) or the
+// test ends; the test's cleanup waits for the goroutine.
 func Every(t testing.TB, period time.Duration, f func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -197,7 +202,9 @@ func Every(t testing.TB, period time.Duration, f func() error) {
 		defer tick.Stop()
 		for {
 			if err := f(); err != nil {
-				t.Error(err)
+				if !errors.Is(err, ErrStop) {
+					t.Error(err)
+				}
 				return
 			}
 			select {

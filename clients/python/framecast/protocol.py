@@ -8,12 +8,19 @@ Every message is an 8-byte header (type, flags, reserved, payload length;
 little-endian) followed by the payload.
 """
 
+from __future__ import annotations
+
 import math
 import struct
-from collections import namedtuple
 from fractions import Fraction
+from typing import Dict, List, Mapping, NamedTuple, Optional, Tuple, Union
 
 from .errors import ProtocolError, ServerError
+
+# What fps_fraction takes: 30, 29.97, Fraction(30000, 1001) or (30000, 1001).
+FPS = Union[int, float, Fraction, Tuple[int, int]]
+# What format_options takes: {"bitrate": 2000, "gop": 60}, "bitrate=2000 gop=60" or None.
+Options = Union[Mapping[str, object], str, None]
 
 VERSION = 1
 MAGIC = b"FCST"
@@ -30,6 +37,10 @@ ERROR = 0x82
 
 # FRAME flags bit 0: the timestamp field holds the producer's timestamp.
 FLAG_TIMESTAMP = 0x01
+# HELLO flags: bit 0, take the path over from the ingest producer that has
+# it; bit 1, the producer reads the long READY, which carries the RTSP URL.
+FLAG_TAKEOVER = 0x01
+FLAG_INFO = 0x02
 
 HEADER_SIZE = 8
 # The largest FRAME payload (timestamp included) and the largest payload of
@@ -43,10 +54,11 @@ _HEADER = struct.Struct("<BBHI")
 _FRAME_HEADER = struct.Struct("<BBHIq")  # header, then the i64 timestamp
 _FORMAT_FIXED = struct.Struct("<BBIIIII")  # up to options_len, exclusive
 _READY = struct.Struct("<HI")
+_U16 = struct.Struct("<H")
 _ERROR = struct.Struct("<HBB")
 
 # Pixel format codes by ffmpeg -pix_fmt name.
-PIXEL_FORMATS = {
+PIXEL_FORMATS: Dict[str, int] = {
     "bgr24": 1,
     "rgb24": 2,
     "bgra": 3,
@@ -59,7 +71,7 @@ PIXEL_FORMATS = {
 _PIXEL_FORMAT_NAMES = {code: name for name, code in PIXEL_FORMATS.items()}
 
 # Error names by code; the table of the spec's "Errors" section.
-ERROR_NAMES = {
+ERROR_NAMES: Dict[int, str] = {
     1: "bad-hello",
     2: "unsupported-version",
     3: "malformed",
@@ -73,18 +85,49 @@ ERROR_NAMES = {
     11: "internal",
     12: "too-many-producers",
     13: "server-busy",
+    14: "replaced",
 }
 ERROR_CODES = {name: code for code, name in ERROR_NAMES.items()}
 
-Header = namedtuple("Header", "type flags length")
-Message = namedtuple("Message", "type flags payload")
-Hello = namedtuple("Hello", "version path token")
-FormatMessage = namedtuple(
-    "FormatMessage", "pixel_format width height stride fps_num fps_den options"
-)
 
 
-def pixel_format_code(name):
+class Header(NamedTuple):
+    type: int
+    flags: int
+    length: int
+
+
+class Message(NamedTuple):
+    type: int
+    flags: int
+    payload: bytes
+
+
+class Hello(NamedTuple):
+    version: int
+    path: str
+    token: bytes
+
+
+class FormatMessage(NamedTuple):
+    pixel_format: int
+    width: int
+    height: int
+    stride: int
+    fps_num: int
+    fps_den: int
+    options: str
+
+
+class Ready(NamedTuple):
+    """A READY's fields; rtsp_url is None in the short form (no info flag)."""
+
+    version: int
+    max_frame_payload: int
+    rtsp_url: Optional[str] = None
+
+
+def pixel_format_code(name: str) -> int:
     """Return the wire code of the pixel format named name (e.g. "bgr24").
 
     Raises ValueError naming the valid names for an unknown one.
@@ -97,7 +140,7 @@ def pixel_format_code(name):
         ) from None
 
 
-def pixel_format_name(code):
+def pixel_format_name(code: int) -> str:
     """Return the name of the pixel format with wire code code."""
     try:
         return _PIXEL_FORMAT_NAMES[code]
@@ -105,7 +148,7 @@ def pixel_format_name(code):
         raise ValueError("unknown pixel format code %r" % (code,)) from None
 
 
-def min_stride(pixel_format, width):
+def min_stride(pixel_format: str, width: int) -> int:
     """Return the bytes of one tight row of the first plane of a frame."""
     if pixel_format in ("bgr24", "rgb24"):
         return 3 * width
@@ -119,7 +162,7 @@ def min_stride(pixel_format, width):
     raise AssertionError(pixel_format)
 
 
-def frame_size(pixel_format, width, height, stride=0):
+def frame_size(pixel_format: str, width: int, height: int, stride: int = 0) -> int:
     """Return the number of bytes a frame of this format needs.
 
     With stride 0 (tight rows) that is the exact size the server wants, e.g.
@@ -141,7 +184,7 @@ def frame_size(pixel_format, width, height, stride=0):
     return stride * (height - 1) + tight
 
 
-def fps_fraction(fps):
+def fps_fraction(fps: FPS) -> Tuple[int, int]:
     """Return the frame rate fps as the fraction (num, den) FORMAT carries.
 
     fps may be an int, a float (the nearest fraction with a denominator up
@@ -165,7 +208,7 @@ def fps_fraction(fps):
     return int(num), int(den)
 
 
-def format_options(options):
+def format_options(options: Options) -> str:
     """Return encoder options as FORMAT's "key=value key=value" string.
 
     options is a dict such as {"bitrate": 2000, "gop": 60}, a string already
@@ -193,18 +236,18 @@ def format_options(options):
     return text
 
 
-def _option_value(value):
+def _option_value(value: object) -> str:
     if isinstance(value, bool):
         return "1" if value else "0"
     return str(value)
 
 
-def encode_header(msg_type, length, flags=0):
+def encode_header(msg_type: int, length: int, flags: int = 0) -> bytes:
     """Return the 8-byte header of a message of msg_type with a payload of length bytes."""
     return _HEADER.pack(msg_type, flags, 0, length)
 
 
-def decode_header(data):
+def decode_header(data: Union[bytes, bytearray, memoryview]) -> Header:
     """Parse the 8-byte header at the start of data into a Header.
 
     Raises ProtocolError when the reserved bytes are not zero.
@@ -218,7 +261,7 @@ def decode_header(data):
 _PATH_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._~-")
 
 
-def _path_problem(path):
+def _path_problem(path: str) -> Optional[str]:
     """Say what makes path not canonical (the server's rule), or return None."""
     if path == "":
         return "is empty"
@@ -242,7 +285,7 @@ def _path_problem(path):
     return None
 
 
-def check_path(path):
+def check_path(path: str) -> bytes:
     """Return path as bytes, or raise ValueError if it is not a canonical path.
 
     A canonical path is "/" and segments of ASCII letters, digits, '.', '_', '~'
@@ -260,8 +303,11 @@ def check_path(path):
     return path.encode("ascii")
 
 
-def encode_hello(path, token=None):
-    """Return a whole HELLO message for path with the publishing token (str, bytes or None)."""
+def encode_hello(path: str, token: Union[str, bytes, None] = None, flags: int = 0) -> bytes:
+    """Return a whole HELLO message for path with the publishing token (str, bytes or None).
+
+    flags are HELLO's: FLAG_TAKEOVER, FLAG_INFO.
+    """
     raw = check_path(path)
     if token is None:
         token = b""
@@ -272,10 +318,10 @@ def encode_hello(path, token=None):
     payload = b"".join(
         (MAGIC, struct.pack("<HH", VERSION, len(raw)), raw, struct.pack("<H", len(token)), token)
     )
-    return encode_header(HELLO, len(payload)) + payload
+    return encode_header(HELLO, len(payload), flags) + payload
 
 
-def decode_hello(payload):
+def decode_hello(payload: bytes) -> Hello:
     """Parse a HELLO payload into Hello(version, path, token); ProtocolError if malformed."""
     if len(payload) < 10 or bytes(payload[:4]) != MAGIC:
         raise ProtocolError("HELLO: want at least 10 bytes starting with FCST")
@@ -290,7 +336,7 @@ def decode_hello(payload):
     return Hello(version, path, token)
 
 
-def check_size(width, height):
+def check_size(width: int, height: int) -> None:
     """Raise ValueError unless width x height is a size FORMAT may declare."""
     for v in (width, height):
         if not isinstance(v, int) or isinstance(v, bool):
@@ -301,13 +347,24 @@ def check_size(width, height):
         or not 2 <= width <= MAX_DIMENSION
         or not 2 <= height <= MAX_DIMENSION
     ):
+        hint = ""
+        if (width % 2 or height % 2) and 2 <= width <= MAX_DIMENSION and 2 <= height <= MAX_DIMENSION:
+            hint = "; crop to %dx%d, e.g. frame[:%d, :%d]" % (
+                width & ~1, height & ~1, height & ~1, width & ~1)
         raise ValueError(
             "frame size %dx%d: width and height must be even and from 2 to %d "
-            "(H.264 4:2:0 needs even sizes)" % (width, height, MAX_DIMENSION)
+            "(H.264 4:2:0 needs even sizes)%s" % (width, height, MAX_DIMENSION, hint)
         )
 
 
-def encode_format(pixel_format, width, height, stride=0, fps=30, options=None):
+def encode_format(
+    pixel_format: str,
+    width: int,
+    height: int,
+    stride: int = 0,
+    fps: FPS = 30,
+    options: Options = None,
+) -> bytes:
     """Return a whole FORMAT message.
 
     pixel_format is a name such as "bgr24"; stride is the bytes per row of the
@@ -334,7 +391,7 @@ def encode_format(pixel_format, width, height, stride=0, fps=30, options=None):
     return encode_header(FORMAT, len(payload)) + payload
 
 
-def decode_format(payload):
+def decode_format(payload: bytes) -> FormatMessage:
     """Parse a FORMAT payload into a FormatMessage; ProtocolError if malformed."""
     if len(payload) < 26:
         raise ProtocolError("FORMAT: payload is %d bytes, want at least 26" % len(payload))
@@ -346,7 +403,7 @@ def decode_format(payload):
     return FormatMessage(code, width, height, stride, num, den, options)
 
 
-def encode_frame_header(pixel_bytes, timestamp_ns=None):
+def encode_frame_header(pixel_bytes: int, timestamp_ns: Optional[int] = None) -> bytes:
     """Return the 16 bytes that precede pixel_bytes bytes of pixels in a FRAME.
 
     That is the 8-byte header and the 8-byte timestamp; timestamp_ns None
@@ -358,7 +415,7 @@ def encode_frame_header(pixel_bytes, timestamp_ns=None):
     return _FRAME_HEADER.pack(FRAME, FLAG_TIMESTAMP, 0, 8 + pixel_bytes, timestamp_ns)
 
 
-def decode_frame(flags, payload):
+def decode_frame(flags: int, payload: bytes) -> Tuple[Optional[int], bytes]:
     """Split a FRAME payload into (timestamp_ns or None, pixels)."""
     if len(payload) < 8:
         raise ProtocolError("FRAME: payload is %d bytes, want at least 8" % len(payload))
@@ -366,24 +423,39 @@ def decode_frame(flags, payload):
     return (ts if flags & FLAG_TIMESTAMP else None), payload[8:]
 
 
-def encode_bye():
+def encode_bye() -> bytes:
     """Return a whole BYE message."""
     return encode_header(BYE, 0)
 
 
-def encode_ready(max_frame_payload=MAX_FRAME_PAYLOAD, version=VERSION):
-    """Return a whole READY message (server to producer)."""
-    return encode_header(READY, _READY.size) + _READY.pack(version, max_frame_payload)
+def encode_ready(
+    max_frame_payload: int = MAX_FRAME_PAYLOAD, version: int = VERSION, rtsp_url: Optional[str] = None
+) -> bytes:
+    """Return a whole READY message (server to producer): the long form with rtsp_url."""
+    payload = _READY.pack(version, max_frame_payload)
+    if rtsp_url:
+        url = rtsp_url.encode("utf-8")
+        payload += _U16.pack(len(url)) + url
+    return encode_header(READY, len(payload)) + payload
 
 
-def decode_ready(payload):
-    """Parse a READY payload into (version, max_frame_payload)."""
-    if len(payload) < _READY.size:
-        raise ProtocolError("READY: payload is %d bytes, want at least 6" % len(payload))
-    return _READY.unpack_from(payload)
+def decode_ready(payload: bytes) -> Ready:
+    """Parse a READY payload, short (6 bytes) or long (with the RTSP URL), into a Ready."""
+    n = len(payload)
+    if n < _READY.size or _READY.size < n < _READY.size + 3:
+        raise ProtocolError("READY: payload is %d bytes, want 6, or 8 and a URL" % n)
+    version, max_frame_payload = _READY.unpack_from(payload)
+    if n == _READY.size:
+        return Ready(version, max_frame_payload)
+    (url_len,) = _U16.unpack_from(payload, _READY.size)
+    if url_len == 0 or n != _READY.size + 2 + url_len:
+        raise ProtocolError("READY: payload is %d bytes, want %d for a URL of %d bytes"
+                            % (n, _READY.size + 2 + url_len, url_len))
+    url = bytes(payload[_READY.size + 2 :]).decode("utf-8", "replace")
+    return Ready(version, max_frame_payload, url)
 
 
-def encode_error(code, message, fatal=None):
+def encode_error(code: int, message: str, fatal: Optional[bool] = None) -> bytes:
     """Return a whole ERROR message (server to producer).
 
     fatal None takes the spec's fatality of code.
@@ -394,7 +466,7 @@ def encode_error(code, message, fatal=None):
     return encode_header(ERROR, len(payload)) + payload
 
 
-def decode_error(payload):
+def decode_error(payload: bytes) -> ServerError:
     """Parse an ERROR payload into a ServerError (to raise)."""
     if len(payload) < _ERROR.size:
         raise ProtocolError("ERROR: payload is %d bytes, want at least 4" % len(payload))
@@ -412,15 +484,15 @@ class Decoder:
     type.
     """
 
-    def __init__(self, max_payload=MAX_PAYLOAD, max_frame_payload=MAX_FRAME_PAYLOAD):
+    def __init__(self, max_payload: int = MAX_PAYLOAD, max_frame_payload: int = MAX_FRAME_PAYLOAD) -> None:
         self._buf = bytearray()
         self._max = max_payload
         self._max_frame = max_frame_payload
 
-    def feed(self, data):
+    def feed(self, data: bytes) -> List[Message]:
         """Append data and return the list of messages now complete."""
         self._buf += data
-        out = []
+        out: List[Message] = []
         while len(self._buf) >= HEADER_SIZE:
             h = decode_header(self._buf)
             limit = self._max_frame if h.type == FRAME else self._max
@@ -436,6 +508,6 @@ class Decoder:
         return out
 
     @property
-    def buffered(self):
+    def buffered(self) -> int:
         """The number of bytes received that do not yet make a whole message."""
         return len(self._buf)

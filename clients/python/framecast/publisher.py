@@ -1,18 +1,33 @@
 """Publisher: a producer's connection to a framecast server."""
 
+from __future__ import annotations
+
 import collections
+import logging
 import select
 import socket
+import time
 import urllib.parse
+from types import TracebackType
+from typing import Any, Callable, Deque, List, Optional, Sequence, Type, Union
 
 from . import frames, protocol
-from .errors import ProtocolError, ServerError
+from .errors import ConnectionLost, Error, ProtocolError, ServerError, Timeout
+
+log = logging.getLogger("framecast")
 
 # Non-fatal errors about frames, as opposed to answers to a FORMAT.
 _FRAME_ERRORS = (protocol.ERROR_CODES["no-format"], protocol.ERROR_CODES["frame-size"])
 # The kernel's socket buffer for outgoing frames: larger means fewer wake-ups
 # per frame (a 1080p bgr24 frame is 6 MB). Linux caps it at wmem_max.
 _SEND_BUFFER = 4 << 20
+# Reconnecting: the first wait after a failed attempt, the longest, and the
+# longest a write spends on one attempt (connect and handshake).
+_BACKOFF_MIN = 0.05
+_BACKOFF_MAX = 2.0
+_ATTEMPT_TIMEOUT = 2.0
+
+Buffer = Union[bytes, bytearray, memoryview]
 
 
 class Publisher:
@@ -22,10 +37,12 @@ class Publisher:
             while True:
                 pub.write(frame)   # numpy array (H, W, 3) of uint8: bgr24
 
-    Viewers watch rtsp://HOST:8554/cam. The constructor connects, says HELLO
-    and waits for the server's READY, so a refused path or token raises
-    ServerError here. When pixel_format, width and height are all given the
-    format is declared here too; otherwise the first frame declares it.
+    Viewers watch pub.rtsp_url (rtsp://HOST:8554/cam). The constructor
+    connects, says HELLO and waits for the server's READY, so a refused path
+    or token raises ServerError here. When width and height are given, the
+    format is declared here too (pixel_format defaults to bgr24), so that a
+    viewer can play the path before the first frame; otherwise the first
+    frame declares it.
 
     path         -- the RTSP path to publish, e.g. "/cam"
     address      -- "tcp://HOST:PORT" (default tcp://127.0.0.1:8555) or
@@ -39,36 +56,60 @@ class Publisher:
                     "rgb24" for (H, W, 3)).
     fps          -- nominal frame rate: int, float (29.97), Fraction or
                     (num, den); it sets rate control and the GOP, while
-                    frames may come at any pace
+                    frames may come at any pace (see realtime)
     options      -- encoder options, e.g. {"bitrate": 2000, "gop": 60}
                     (keys: bitrate, crf, gop, preset, tune, profile, threads)
     token        -- the publishing credentials, if the server has any
     timeout      -- seconds to wait for the server to connect, answer, or
                     take a frame before raising
+    takeover     -- take the path from the producer that publishes it (an
+                    older instance of this program, say): the server ends
+                    that producer's connection with a "replaced" ServerError.
+                    Without it, a path in use is a "path-in-use" ServerError.
+    reconnect    -- survive the server going away: the constructor waits
+                    up to timeout for the server to come; afterwards, when
+                    the connection is lost for a reason that may pass
+                    (error.retryable), write drops frames, counting them in
+                    frames_lost, while it reconnects with back-off (at most
+                    one attempt per write, up to 2 s apart, each bounded to
+                    2 s), then says HELLO and declares the format again.
+                    Errors that would only repeat (a wrong token, the path
+                    taken over) are raised as without it.
+    realtime     -- pace write to fps, as ffmpeg -re does: frame n leaves n
+                    frame intervals after the first (by timestamp_ns when
+                    given), write sleeping until then. A producer that falls
+                    behind is not made to catch up in a burst.
 
     After connecting, server_version is the protocol version the server
-    speaks (1) and max_frame_payload the largest FRAME it takes (bytes,
-    timestamp included). A Publisher is not safe for concurrent use from
-    several threads.
+    speaks (1), max_frame_payload the largest FRAME it takes (bytes,
+    timestamp included) and rtsp_url where viewers watch (None for a server
+    too old to say). A Publisher is not safe for concurrent use from several
+    threads.
     """
 
     def __init__(
         self,
-        path,
-        address=protocol.DEFAULT_ADDRESS,
+        path: str,
+        address: str = protocol.DEFAULT_ADDRESS,
         *,
-        width=None,
-        height=None,
-        pixel_format=None,
-        fps=30,
-        stride=0,
-        options=None,
-        token=None,
-        timeout=10.0,
-    ):
-        hello = protocol.encode_hello(path, token)  # checks path and token first
+        width: Optional[int] = None,
+        height: Optional[int] = None,
+        pixel_format: Optional[str] = None,
+        fps: protocol.FPS = 30,
+        stride: int = 0,
+        options: protocol.Options = None,
+        token: Union[str, bytes, None] = None,
+        timeout: float = 10.0,
+        takeover: bool = False,
+        reconnect: bool = False,
+        realtime: bool = False,
+    ) -> None:
+        self._flags = protocol.FLAG_INFO | (protocol.FLAG_TAKEOVER if takeover else 0)
+        self._hello_token = token
+        protocol.encode_hello(path, token)  # checks path and token first
         if pixel_format is not None:
             protocol.pixel_format_code(pixel_format)
+        _split_address(address)
         self.path = path
         self.address = address
         self._fps = protocol.fps_fraction(fps)
@@ -76,37 +117,53 @@ class Publisher:
         self._pixel_format, self._width, self._height = pixel_format, width, height
         self._stride = stride or 0
         self._timeout = timeout
-        self._format = None  # the format the server accepted last
-        self._rx = protocol.Decoder()
-        self._inbox = collections.deque()  # READY fields and ServerErrors, not yet handled
-        self._pending = []  # non-fatal errors not yet raised
-        self._error = None  # what ended the connection
-        self._error_raised = False
-        self._eof = False
+        self._initial: Optional[frames.Format] = None
+        if width is not None and height is not None:
+            # Declared at once, so that the path is viewable before the first frame.
+            self._initial = frames.Format(pixel_format or "bgr24", width, height, self._stride)
+            protocol.encode_format(*self._initial, fps=self._fps, options=self._options)
+        self._takeover = takeover
+        self._reconnect = reconnect
+        self._realtime = realtime
         self._closed = False
-        self._sock = _connect(address, timeout)
-        self._poll = _poller(self._sock)
-        try:
-            self._send([hello])
-            self.server_version, self.max_frame_payload = self._await_ready("HELLO")
-            if pixel_format is not None and width is not None and height is not None:
-                self._declare(frames.Format(pixel_format, width, height, self._stride))
-        except BaseException:
-            self._closed = True
-            self._sock.close()
-            raise
+
+        self.server_version: Optional[int] = None
+        self.max_frame_payload: int = protocol.MAX_FRAME_PAYLOAD
+        self.rtsp_url: Optional[str] = None
+        self.frames_lost = 0  # frames dropped while reconnecting
+        self.reconnects = 0
+        self._last_format: Optional[frames.Format] = None
+        self._backoff = 0.0
+        self._next_attempt = 0.0
+        self._pace_t0: Optional[float] = None
+        self._pace_ts0: Optional[int] = None
+        self._pace_n = 0
+
+        self._sock: Optional[socket.socket] = None
+        self._reset()
+        if reconnect:
+            self._open_patiently(timeout)
+        else:
+            self._open(timeout)
 
     @property
-    def format(self):
+    def format(self) -> Optional[frames.Format]:
         """The Format (pixel_format, width, height, stride) the server accepted last, or None."""
         return self._format
 
     @property
-    def closed(self):
-        """True once close() was called or the server ended the connection."""
-        return self._closed or self._error is not None
+    def closed(self) -> bool:
+        """True once close() was called or the server ended the connection for good."""
+        if self._closed:
+            return True
+        return self._error is not None and not (self._reconnect and self._error.retryable)
 
-    def write(self, frame, timestamp_ns=None):
+    @property
+    def connected(self) -> bool:
+        """True while the connection to the server is up."""
+        return self._sock is not None and self._error is None and not self._closed
+
+    def write(self, frame: Any, timestamp_ns: Optional[int] = None) -> None:
         """Send one frame.
 
         frame is a numpy array of uint8 — (H, W, 3) bgr24, (H, W) gray,
@@ -114,7 +171,8 @@ class Publisher:
         or a bytes-like object of the Publisher's width, height and
         pixel_format. A new shape declares a new format first (the server
         re-opens its encoder). A contiguous array is sent without a copy and
-        may be reused as soon as write returns.
+        may be reused as soon as write returns. A frame the client cannot
+        send raises FrameError (or FrameTypeError), saying how to convert it.
 
         timestamp_ns is the capture time in nanoseconds on any clock of the
         producer (e.g. time.monotonic_ns()); only differences matter. None
@@ -124,10 +182,13 @@ class Publisher:
         server sent about earlier frames: it then raises the first as
         ServerError (the others in its .others) and does not send this
         frame. A non-fatal error leaves the stream running; after a fatal
-        one, every write raises it again. write blocks only while the
-        socket is full, at most timeout seconds.
+        one, every write raises it again, unless the Publisher reconnects
+        (reconnect=True and a retryable error: the frame is then counted in
+        frames_lost). write blocks only while the socket is full, at most
+        timeout seconds, and with realtime=True until the frame is due.
         """
-        self._check_open()
+        if self._closed:
+            raise ValueError("write to a closed Publisher")
         fmt, buf = frames.describe(frame, self._pixel_format, self._width, self._height, self._stride)
         n = buf.nbytes
         if 8 + n > self.max_frame_payload:
@@ -139,13 +200,23 @@ class Publisher:
             timestamp_ns = int(timestamp_ns)
             if not -(1 << 63) <= timestamp_ns < 1 << 63:
                 raise ValueError("timestamp_ns %r does not fit in 64 bits" % (timestamp_ns,))
-        self._collect()
-        self._raise_errors()
-        if fmt != self._format:
-            self._declare(fmt)
-        self._send([protocol.encode_frame_header(n, timestamp_ns), buf])
+        if self._realtime:
+            self._pace(timestamp_ns)
+        if not self._reconnect:
+            self._write(fmt, buf, timestamp_ns)
+            return
+        if self._sock is None and not self._try_reconnect():
+            self.frames_lost += 1
+            return
+        try:
+            self._write(fmt, buf, timestamp_ns)
+        except Error as e:
+            if e is not self._error or not e.retryable:
+                raise  # an error about a frame, or one that would repeat
+            self._disconnected(e)
+            self.frames_lost += 1
 
-    def close(self):
+    def close(self) -> None:
         """Say BYE, wait for the server to close the connection, and close it.
 
         Raises the errors the server sent about the last frames, if any were
@@ -154,6 +225,8 @@ class Publisher:
         if self._closed:
             return
         self._closed = True
+        if self._sock is None:
+            return  # reconnecting: there is no connection to end
         try:
             if self._error is None:
                 try:
@@ -163,12 +236,19 @@ class Publisher:
                 self._drain(self._timeout)
         finally:
             self._sock.close()
+        if self._reconnect and self._error is not None and self._error.retryable:
+            self._error_raised = True  # a lost connection is no error at close
         self._raise_errors()
 
-    def __enter__(self):
+    def __enter__(self) -> Publisher:
         return self
 
-    def __exit__(self, exc_type, exc, tb):
+    def __exit__(
+        self,
+        exc_type: Optional[Type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
         """Close; an error of close does not hide one already leaving the block."""
         if exc_type is None:
             self.close()
@@ -178,13 +258,120 @@ class Publisher:
         except Exception:
             pass  # the exception already leaving the block matters more
 
-    def __repr__(self):
-        state = "closed" if self.closed else "open"
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open" if self.connected else "reconnecting"
         return "<framecast.Publisher %s at %s, %s>" % (self.path, self.address, state)
+
+    # Connecting.
+
+    def _reset(self) -> None:
+        """Forget the state of the last connection."""
+        self._format: Optional[frames.Format] = None  # the format the server accepted last
+        self._rx = protocol.Decoder()
+        self._inbox: Deque[Union[protocol.Ready, ServerError]] = collections.deque()
+        self._pending: List[ServerError] = []  # non-fatal errors not yet raised
+        self._error: Optional[Error] = None  # what ended the connection
+        self._error_raised = False
+        self._eof = False
+
+    def _open(self, timeout: float) -> None:
+        """Connect, say HELLO and declare the format known, or raise."""
+        try:
+            self._handshake(timeout, self._flags)
+        except ServerError as e:
+            if not (e.name == "malformed" and "unknown flags" in str(e) and not self._takeover):
+                raise
+            # A server older than HELLO's flags: it cannot tell the URL.
+            self._handshake(timeout, 0)
+
+    def _handshake(self, timeout: float, flags: int) -> None:
+        self._reset()
+        sock = _connect(self.address, timeout)
+        self._sock, self._poll = sock, _poller(sock)
+        try:
+            self._send([protocol.encode_hello(self.path, self._hello_token, flags)])
+            ready = self._await_ready("HELLO")
+            self.server_version, self.max_frame_payload = ready.version, ready.max_frame_payload
+            if ready.rtsp_url:
+                self.rtsp_url = ready.rtsp_url
+            fmt = self._last_format or self._initial
+            if fmt is not None:
+                self._declare(fmt)
+            sock.settimeout(self._timeout)
+        except BaseException:
+            sock.close()
+            self._sock = None
+            raise
+
+    def _open_patiently(self, timeout: float) -> None:
+        """_open, retrying errors that may pass with back-off until timeout has passed."""
+        deadline = time.monotonic() + timeout
+        backoff = _BACKOFF_MIN
+        while True:
+            left = deadline - time.monotonic()
+            try:
+                self._open(max(0.1, min(left, _ATTEMPT_TIMEOUT)))
+                return
+            except Error as e:
+                if not e.retryable or time.monotonic() + backoff > deadline:
+                    raise
+            time.sleep(backoff)
+            backoff = min(2 * backoff, _BACKOFF_MAX)
+
+    def _try_reconnect(self) -> bool:
+        """Try to connect again if it is time to; say whether the Publisher is connected."""
+        now = time.monotonic()
+        if now < self._next_attempt:
+            return False
+        try:
+            self._open(min(self._timeout, _ATTEMPT_TIMEOUT))
+        except Error as e:
+            if not e.retryable:
+                self._reconnect = False  # every later write raises it
+                self._error, self._error_raised = e, True
+                raise
+            self._backoff = min(max(2 * self._backoff, _BACKOFF_MIN), _BACKOFF_MAX)
+            self._next_attempt = time.monotonic() + self._backoff
+            return False
+        self.reconnects += 1
+        self._backoff = 0.0
+        log.info("framecast %s: reconnected to %s (%d frames lost so far)", self.path, self.address,
+                 self.frames_lost)
+        return True
+
+    def _disconnected(self, err: Error) -> None:
+        """The connection ended for a reason that may pass: reconnect from the next write on."""
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+        self._next_attempt = 0.0
+        log.warning("framecast %s: lost the connection to %s (%s); reconnecting, and dropping frames "
+                    "(counted in frames_lost) until then", self.path, self.address, err)
+
+    # Pacing.
+
+    def _pace(self, timestamp_ns: Optional[int]) -> None:
+        """Sleep until the frame is due at the nominal rate (or by its timestamp)."""
+        now = time.monotonic()
+        num, den = self._fps
+        period = den / num
+        due = None
+        if self._pace_t0 is not None:
+            if timestamp_ns is None:
+                due = self._pace_t0 + self._pace_n * period
+            elif self._pace_ts0 is not None and timestamp_ns >= self._pace_ts0:
+                due = self._pace_t0 + (timestamp_ns - self._pace_ts0) / 1e9
+        if due is None or now - due > period:
+            # The first frame, a timestamp gone back, or a producer behind:
+            # the schedule starts again from now.
+            self._pace_t0, self._pace_ts0, self._pace_n = now, timestamp_ns, 0
+        elif due > now:
+            time.sleep(due - now)
+        self._pace_n += 1
 
     # Receiving.
 
-    def _collect(self):
+    def _collect(self) -> None:
         """Handle what the server has sent, without waiting for more."""
         try:
             while not self._eof and self._error is None and self._poll():
@@ -193,7 +380,8 @@ class Publisher:
             self._fail(_lost(self.address, e))
         self._handle_inbox()
 
-    def _recv(self):
+    def _recv(self) -> None:
+        assert self._sock is not None
         data = self._sock.recv(65536)
         if not data:
             self._eof = True
@@ -209,7 +397,7 @@ class Publisher:
         except ProtocolError as e:
             self._fail(e)
 
-    def _handle_inbox(self):
+    def _handle_inbox(self) -> None:
         """Sort received errors into pending frame errors and the fatal one."""
         while self._inbox and self._error is None:
             err = self._inbox.popleft()
@@ -220,25 +408,25 @@ class Publisher:
             else:
                 self._pending.append(err)
         if self._eof and self._error is None:
-            self._fail(ConnectionError("framecast %s: the server closed the connection" % self.address))
+            self._fail(ConnectionLost("framecast %s: the server closed the connection" % self.address))
 
-    def _await_ready(self, what):
+    def _await_ready(self, what: str) -> protocol.Ready:
         """Wait for the server's answer to HELLO or FORMAT; return READY's fields or raise."""
         while True:
             while self._inbox:
                 err = self._inbox.popleft()
                 if not isinstance(err, ServerError):
-                    return err  # READY's (version, max_frame_payload)
+                    return err
                 if err.fatal:
                     self._fail(err)
                     self._raise_errors()
                 if err.code in _FRAME_ERRORS:
                     self._pending.append(err)
                     continue
-                return self._raise(err)  # the answer: e.g. bad-format
+                self._raise(err)  # the answer: e.g. bad-format
             if self._eof:
                 self._fail(
-                    ConnectionError(
+                    ConnectionLost(
                         "framecast %s: the server closed the connection without answering %s"
                         % (self.address, what)
                     )
@@ -248,9 +436,7 @@ class Publisher:
                 self._recv()
             except socket.timeout as e:
                 self._fail(
-                    TimeoutError(
-                        "framecast %s: no answer to %s within %g s" % (self.address, what, self._timeout)
-                    )
+                    Timeout("framecast %s: no answer to %s within %g s" % (self.address, what, self._timeout))
                 )
                 self._raise_errors(e)
             except OSError as e:
@@ -259,8 +445,9 @@ class Publisher:
             if self._error is not None:
                 self._raise_errors()
 
-    def _drain(self, timeout):
+    def _drain(self, timeout: float) -> None:
         """Read until the server closes the connection or timeout passes."""
+        assert self._sock is not None
         self._sock.settimeout(timeout)
         try:
             while not self._eof:
@@ -269,30 +456,35 @@ class Publisher:
             pass  # timed out or reset: what was read is handled below
         self._inbox_errors_only()
 
-    def _inbox_errors_only(self):
+    def _inbox_errors_only(self) -> None:
         eof, self._eof = self._eof, False  # the close the caller asked for is no failure
         self._handle_inbox()
         self._eof = eof
 
     # Sending.
 
-    def _declare(self, fmt):
+    def _write(self, fmt: frames.Format, buf: memoryview, timestamp_ns: Optional[int]) -> None:
+        self._check_open()
+        self._collect()
+        self._raise_errors()
+        if fmt != self._format:
+            self._declare(fmt)
+        self._send([protocol.encode_frame_header(buf.nbytes, timestamp_ns), buf])
+
+    def _declare(self, fmt: frames.Format) -> None:
         msg = protocol.encode_format(
             fmt.pixel_format, fmt.width, fmt.height, fmt.stride, self._fps, self._options
         )
         self._send([msg])
         self._await_ready("FORMAT")
-        self._format = fmt
+        self._format = self._last_format = fmt
 
-    def _send(self, bufs):
+    def _send(self, bufs: Sequence[Buffer]) -> None:
+        assert self._sock is not None
         try:
             _send_all(self._sock, bufs)
         except socket.timeout as e:
-            self._fail(
-                TimeoutError(
-                    "framecast %s: the server took no data for %g s" % (self.address, self._timeout)
-                )
-            )
+            self._fail(Timeout("framecast %s: the server took no data for %g s" % (self.address, self._timeout)))
             self._raise_errors(e)
         except OSError as e:
             # The server may have said why it stopped reading before it closed.
@@ -304,26 +496,25 @@ class Publisher:
         except BaseException:
             # Interrupted (e.g. KeyboardInterrupt) mid-message: the stream of
             # messages is cut and cannot go on.
-            self._fail(ConnectionError("a write was interrupted; the connection is closed"))
+            self._fail(ConnectionLost("a write was interrupted; the connection is closed"))
             self._error_raised = True
             raise
 
     # Errors.
 
-    def _check_open(self):
-        if self._closed:
-            raise ValueError("write to a closed Publisher")
+    def _check_open(self) -> None:
         if self._error is not None:
             self._error_raised = True
             self._raise(self._error)
 
-    def _fail(self, err):
+    def _fail(self, err: Error) -> None:
         """Record err as what ended the connection, and close the socket."""
         if self._error is None:
             self._error = err
-            self._sock.close()
+            if self._sock is not None:
+                self._sock.close()
 
-    def _raise_errors(self, cause=None):
+    def _raise_errors(self, cause: Optional[BaseException] = None) -> None:
         """Raise the fatal error not yet raised, else the pending frame errors."""
         if self._error is not None and not self._error_raised:
             self._error_raised = True
@@ -334,7 +525,7 @@ class Publisher:
             self._pending = []
             raise first
 
-    def _raise(self, err, cause=None):
+    def _raise(self, err: Error, cause: Optional[BaseException] = None) -> None:
         # A fatal error is raised again by every later write: drop its old
         # traceback so it does not grow each time.
         err = err.with_traceback(None)
@@ -343,39 +534,50 @@ class Publisher:
         raise err
 
 
-def _lost(address, e):
-    return ConnectionError("framecast %s: connection lost: %s" % (address, e.strerror or e))
+def _lost(address: str, e: OSError) -> ConnectionLost:
+    return ConnectionLost("framecast %s: connection lost: %s" % (address, e.strerror or e))
 
 
-def _connect(address, timeout):
-    """Connect to a tcp:// or unix:// address."""
-    scheme, sep, rest = address.partition("://")
+def _split_address(address: str) -> tuple:
+    """Return ("unix", PATH) or ("tcp", (HOST, PORT)) for an address, or raise ValueError."""
+    scheme, sep, rest = address.partition("://") if isinstance(address, str) else ("", "", "")
     if not sep or scheme not in ("tcp", "unix") or not rest:
         raise ValueError("address %r: want tcp://HOST:PORT or unix:///PATH" % (address,))
+    if scheme == "unix":
+        if rest.startswith("@"):
+            rest = "\0" + rest[1:]  # Linux's abstract namespace, as Go names it
+        return "unix", rest
+    u = urllib.parse.urlsplit(address)
+    try:
+        port = u.port or 8555
+    except ValueError:
+        raise ValueError("address %r: want tcp://HOST:PORT" % (address,)) from None
+    return "tcp", (u.hostname or "127.0.0.1", port)
+
+
+def _connect(address: str, timeout: float) -> socket.socket:
+    """Connect to a tcp:// or unix:// address."""
+    scheme, where = _split_address(address)
     try:
         if scheme == "unix":
-            if rest.startswith("@"):
-                rest = "\0" + rest[1:]  # Linux's abstract namespace, as Go names it
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
                 sock.settimeout(timeout)
-                sock.connect(rest)
+                sock.connect(where)
             except BaseException:
                 sock.close()
                 raise
         else:
-            u = urllib.parse.urlsplit(address)
-            try:
-                port = u.port or 8555
-            except ValueError:
-                raise ValueError("address %r: want tcp://HOST:PORT" % (address,)) from None
-            sock = socket.create_connection((u.hostname or "127.0.0.1", port), timeout)
+            sock = socket.create_connection(where, timeout)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     except OSError as e:
-        raise ConnectionError(
+        err: ConnectionLost = ConnectionLost(
             "cannot connect to framecast at %s: %s (is `framecast serve --ingest %s` running?)"
             % (address, e.strerror or e, address)
-        ) from e
+        )
+        if isinstance(e, socket.timeout):
+            err = Timeout("cannot connect to framecast at %s: no answer within %g s" % (address, timeout))
+        raise err from e
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, _SEND_BUFFER)
     except OSError:
@@ -383,7 +585,7 @@ def _connect(address, timeout):
     return sock
 
 
-def _poller(sock):
+def _poller(sock: socket.socket) -> Callable[[], bool]:
     """Return a function that tells, without blocking, whether sock has data to read."""
     if hasattr(select, "poll"):
         p = select.poll()
@@ -392,7 +594,7 @@ def _poller(sock):
     return lambda: bool(select.select([sock], [], [], 0)[0])
 
 
-def _send_all(sock, bufs):
+def _send_all(sock: Any, bufs: Sequence[Buffer]) -> None:
     """Send every byte of bufs, in order, with as few system calls as it takes.
 
     One sendmsg carries a frame's header and its pixels together, straight

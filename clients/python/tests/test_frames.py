@@ -3,6 +3,7 @@
 import array
 import unittest
 
+import framecast
 from framecast.frames import Format, describe
 
 try:
@@ -68,12 +69,39 @@ class ShapeTest(unittest.TestCase):
                 with self.assertRaisesRegex(ValueError, msg):
                     describe(np.zeros(shape, np.uint8), pix)
 
-    def test_dtype_must_be_uint8(self):
-        for dtype in [np.float64, np.float32, np.uint16, np.int8, np.int64]:
+    def test_dtype_must_be_uint8_and_the_error_says_how(self):
+        for dtype, hint in [
+            (np.float64, r"from floats in 0\.\.1: \(frame \* 255\)\.clip\(0, 255\)\.astype\(np\.uint8\)"),
+            (np.float32, r"from floats in 0\.\.255: frame\.clip\(0, 255\)\.astype\(np\.uint8\)"),
+            (np.uint16, r"from a 16-bit image: \(frame >> 8\)\.astype\(np\.uint8\)"),
+            (np.int8, r"frame\.clip\(0, 255\)\.astype\(np\.uint8\)"),
+            (np.int64, r"frame\.clip\(0, 255\)\.astype\(np\.uint8\)"),
+            (np.bool_, r"from a mask: frame\.astype\(np\.uint8\) \* 255"),
+        ]:
             with self.subTest(dtype=dtype):
                 name = np.dtype(dtype).name
-                with self.assertRaisesRegex(TypeError, r"^frame dtype %s: want uint8$" % name):
+                with self.assertRaisesRegex(TypeError, r"^frame dtype %s: want uint8.*%s" % (name, hint)) as cm:
                     describe(np.zeros((480, 640, 3), dtype))
+                self.assertIsInstance(cm.exception, framecast.FrameError)
+                self.assertFalse(cm.exception.retryable)
+
+    def test_channels_first_and_batched_arrays_say_how_to_fix_them(self):
+        for shape, msg in [
+            ((3, 480, 640), r"looks channels-first .* pass frame\.transpose\(1, 2, 0\)"),
+            ((1, 480, 640), r"looks channels-first"),
+            ((4, 240, 320), r"looks channels-first"),
+            ((1, 480, 640, 3), r"batch of one frame; .* pass frame\[0\]"),
+        ]:
+            with self.subTest(shape=shape), self.assertRaisesRegex(framecast.FrameError, msg):
+                describe(np.zeros(shape, np.uint8))
+        # A 3-row, 4-column image is no channels-first one.
+        self.assertEqual(describe(np.zeros((4, 6, 3), np.uint8))[0], Format("bgr24", 6, 4, 0))
+
+    def test_odd_sizes_say_what_to_crop_to(self):
+        with self.assertRaisesRegex(framecast.FrameError,
+                                    r"frame shape \(481, 641, 3\): .*must be even.*crop to 640x480, "
+                                    r"e\.g\. frame\[:480, :640\]"):
+            describe(np.zeros((481, 641, 3), np.uint8))
 
 
 @needs_numpy

@@ -16,6 +16,10 @@ SPEC_FORMAT = (
 )
 SPEC_FRAME_HEADER = "03 01 0000 08100e00"
 SPEC_BYE = "04 00 0000 00000000"
+# The spec's example of HELLO's flags: takeover and info, and the long READY
+# (its URL, "rtsp://127.0.0.1:8554/cam", follows as text).
+SPEC_HELLO_FLAGS = "01 03 0000 0e000000  46435354 0100 0400 2f63616d 0000"
+SPEC_READY_URL = "81 00 0000 21000000  0100 00000010 1900"
 
 SPEC_PATH = os.path.join(
     os.path.dirname(__file__), os.pardir, os.pardir, os.pardir, "docs", "ingest-protocol.md"
@@ -33,7 +37,19 @@ class SpecExampleTest(unittest.TestCase):
 
     def test_ready(self):
         self.assertEqual(protocol.encode_ready(), unhex(SPEC_READY))
-        self.assertEqual(protocol.decode_ready(unhex(SPEC_READY)[8:]), (1, 268435456))
+        self.assertEqual(protocol.decode_ready(unhex(SPEC_READY)[8:]), protocol.Ready(1, 268435456, None))
+
+    def test_hello_with_flags_and_long_ready(self):
+        self.assertEqual(protocol.encode_hello("/cam", flags=protocol.FLAG_TAKEOVER | protocol.FLAG_INFO),
+                         unhex(SPEC_HELLO_FLAGS))
+        url = "rtsp://127.0.0.1:8554/cam"
+        self.assertEqual(protocol.encode_ready(rtsp_url=url), unhex(SPEC_READY_URL) + url.encode())
+        self.assertEqual(protocol.decode_ready(protocol.encode_ready(rtsp_url=url)[8:]),
+                         protocol.Ready(1, 268435456, url))
+        for bad in [b"\x01\x00\x00\x00\x00\x10\x00", b"\x01\x00\x00\x00\x00\x10\x00\x00\x00",
+                    b"\x01\x00\x00\x00\x00\x10\x05\x00rt"]:
+            with self.subTest(bad=bad), self.assertRaises(ProtocolError):
+                protocol.decode_ready(bad)
 
     def test_format(self):
         self.assertEqual(protocol.encode_format("bgr24", 640, 480, 0, 30), unhex(SPEC_FORMAT))
@@ -56,7 +72,7 @@ class SpecExampleTest(unittest.TestCase):
         with open(SPEC_PATH, encoding="utf-8") as f:
             doc = f.read()
         example = doc[doc.index("## Example") :]
-        lines = {}  # message type → the hex bytes the spec's line starts with
+        lines = set()  # the hex bytes each of the spec's lines starts with
         for line in example.splitlines():
             if not line.startswith(("→ ", "← ")):
                 continue
@@ -65,9 +81,10 @@ class SpecExampleTest(unittest.TestCase):
                 if not re.fullmatch(r"(?:[0-9a-f]{2})+", word):
                     break
                 words.append(word)
-            lines.setdefault(words[0], " ".join(words))
-        for want in [SPEC_HELLO, SPEC_READY, SPEC_FORMAT, SPEC_FRAME_HEADER, SPEC_BYE]:
-            self.assertEqual(lines[want[:2]], " ".join(want.split()))
+            lines.add(" ".join(words))
+        for want in [SPEC_HELLO, SPEC_READY, SPEC_FORMAT, SPEC_FRAME_HEADER, SPEC_BYE,
+                     SPEC_HELLO_FLAGS, SPEC_READY_URL]:
+            self.assertIn(" ".join(want.split()), lines)
 
 
 class EncodeTest(unittest.TestCase):
@@ -184,7 +201,7 @@ class DecodeTest(unittest.TestCase):
         self.assertEqual(str(err), "frame is 1000 bytes, want 921600 for bgr24 640x480")
         names = ["bad-hello", "unsupported-version", "malformed", "message-too-large",
                  "path-in-use", "unauthorized", "bad-format", "no-format", "frame-size",
-                 "shutting-down", "internal", "too-many-producers", "server-busy"]
+                 "shutting-down", "internal", "too-many-producers", "server-busy", "replaced"]
         for code, name in enumerate(names, 1):
             with self.subTest(code=code):
                 err = protocol.decode_error(protocol.encode_error(code, "x")[8:])
