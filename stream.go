@@ -397,6 +397,28 @@ func burstSpacing(fps float64) time.Duration {
 	return min(max(time.Duration(float64(time.Second)/fps), time.Second/60), 100*time.Millisecond)
 }
 
+// pausedAfter is how long overdue a producer's next frame must be before a
+// joining viewer gets the last picture again instead of waiting for it:
+// four frame intervals, at least joinWait. A frame only late (a loaded
+// machine) is the viewer's IDR when it comes; a repeat in its place would
+// take its timestamp's slot, and the late frame would follow it by a tick
+// (ffmpeg: "non monotonically increasing dts").
+func pausedAfter(fps float64) time.Duration {
+	return max(joinWait, 4*burstSpacing(fps))
+}
+
+// nobufferProbe is the number of frames after a join's IDR that a second
+// IDR follows it. ffmpeg (and ffplay) probe an RTSP stream by reading 28
+// frames from the first IDR on (7 to guess H.264's decoder delay, during
+// which they get no DTS, then 21 to estimate the frame rate) and, with
+// -fflags nobuffer, the most common low-latency recipe, drop what they
+// probed and start decoding at the frame after: measured with ffmpeg 5.1,
+// the 29th. Without a second IDR there, they wait for the next one of the
+// GOP, which the join's IDR has just restarted (2.2 s with a 2 s GOP
+// instead of 1.1 s). Two frames of margin cover a lost packet. Only joins
+// get this follow-up, so it is rate-limited as they are (IDRInterval).
+const nobufferProbe = 30
+
 // encodeLoop encodes pipe's waiting pictures until its ready queue is
 // closed. It keeps the last picture: when no new one comes for
 // IdleInterval, it encodes it again with a fresh timestamp (with IdleRepeat),
@@ -415,6 +437,10 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 		lastWall   time.Time
 		spacing    = time.Duration(float64(time.Second) / pipe.fps)
 		burstUntil time.Time // repeats come at burstSpacing until then
+		// followUp counts the frames written since the last IDR that
+		// answered a join, up to nobufferProbe, whose frame is forced to
+		// an IDR too; 0 when no follow-up is due.
+		followUp int
 	)
 	idle := time.NewTimer(cfg.IdleInterval)
 	defer idle.Stop()
@@ -447,9 +473,13 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			join := st.joinAt.Load()
 			return join, join > served && time.Since(lastForced) >= cfg.IDRInterval
 		}
+		answers := false // this frame is an IDR for joins
 		if join, due := joinDue(); due && time.Since(st.epoch)-time.Duration(join) >= joinSettle {
 			// One IDR answers every join up to now.
-			force, served, lastForced = true, join, time.Now()
+			force, served, lastForced, answers = true, join, time.Now(), true
+		}
+		if followUp == nobufferProbe {
+			force = true
 		}
 		img := p.img
 		pic := &x264.Picture{
@@ -469,7 +499,7 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			}
 			au, _, err = pipe.x.Encode(pic, n, true)
 			n++
-			served, lastForced = join, time.Now()
+			served, lastForced, answers = join, time.Now(), true
 		}
 		st.encodeTime.observe(time.Since(began))
 		if err != nil {
@@ -481,6 +511,14 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 		if len(au) > 0 {
 			if err := st.mount.WriteAccessUnit(au, p.pts, p.capture); err != nil {
 				st.srv.log.Debug("write access unit", "path", st.path, "error", err)
+			}
+			switch {
+			case answers:
+				followUp = 1
+			case followUp == nobufferProbe:
+				followUp = 0
+			case followUp > 0:
+				followUp++
 			}
 		}
 	}
@@ -518,27 +556,23 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 				if st.loadHeld(pipe, &last) {
 					lastWall = time.Now()
 					encode(last, true)
-					served, lastForced = st.joinAt.Load(), time.Now()
+					served, lastForced, followUp = st.joinAt.Load(), time.Now(), 1
 					st.repeated.Add(1)
 					burst()
 				}
 				continue
 			}
 			// The producer's next frame, forced to an IDR, will serve the
-			// viewer unless it is far off: then the last picture is
-			// encoded again as the IDR, at the cost of one repeated frame
-			// for the viewers already watching.
-			if eta := lastWall.Add(spacing).Sub(time.Now()); eta > joinWait || eta < -joinWait {
+			// viewer unless it is far off or the producer has paused: then
+			// the last picture is encoded again as the IDR, at the cost of
+			// one repeated frame for the viewers already watching.
+			if eta := lastWall.Add(spacing).Sub(time.Now()); eta > joinWait || -eta > pausedAfter(pipe.fps) {
 				// A slow producer's next frame is far off, a paused one's
 				// long overdue: repeats follow until players have probed.
-				// A fast producer's late frame gets no burst.
-				slow := eta > joinWait || -eta > 4*burstSpacing(pipe.fps)
 				repeat()
-				if slow {
-					burst()
-				}
+				burst()
 			} else {
-				join.Reset(eta + joinWait) // then it is late: look again
+				join.Reset(eta + pausedAfter(pipe.fps)) // then it has paused: look again
 			}
 		case p, ok := <-pipe.ready:
 			if !ok {

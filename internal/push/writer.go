@@ -23,9 +23,9 @@ type writer struct {
 }
 
 func newWriter(c *gortsplib.Client, media *description.Media, forma *format.H264) (*writer, error) {
-	enc, err := forma.CreateEncoder()
+	enc, err := h264desc.NewEncoder(forma)
 	if err != nil {
-		return nil, fmt.Errorf("rtp encoder: %w", err)
+		return nil, err
 	}
 	base, err := randUint32()
 	if err != nil {

@@ -53,10 +53,10 @@ func newMount(gs *gortsplib.Server, path string, sps, pps []byte) (*Mount, error
 	if err := st.Initialize(); err != nil {
 		return nil, err
 	}
-	enc, err := forma.CreateEncoder()
+	enc, err := h264desc.NewEncoder(forma)
 	if err != nil {
 		st.Close()
-		return nil, fmt.Errorf("rtp encoder: %w", err)
+		return nil, err
 	}
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {

@@ -59,28 +59,43 @@ func (s *Source) Close() error {
 	return nil
 }
 
-// run writes frames on a fixed schedule from its start, so that a late
-// frame does not shift the ones after it.
+// run writes frame n at n/FPS on a fixed schedule from its start and
+// stamps it so (WriteFrameAt), so that viewers see evenly spaced, strictly
+// increasing timestamps whatever the machine's load: stamped with the time
+// it was drawn, a late frame and the one hurried after it came out a
+// fraction of a frame apart, and ffmpeg reported non-monotonic DTS. A frame
+// may be written up to one period late; frames further behind are skipped,
+// not written in a burst, so the stream stays live and a skipped frame is a
+// gap of whole periods in the timestamps. The clock drawn is wall time.
 func (s *Source) run() {
 	defer close(s.done)
 	defer s.st.Close()
 	f := s.st.Format()
 	p := testsrc.New(f.Width, f.Height)
 	buf := make([]byte, p.FrameSize())
-	period := time.Duration(float64(time.Second) / f.FPS)
+	at := func(n int64) time.Duration { return time.Duration(float64(n) * float64(time.Second) / f.FPS) }
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	start := time.Now()
-	for n := uint32(0); ; n++ {
-		timer.Reset(time.Until(start.Add(time.Duration(n) * period)))
+	for n := int64(0); ; {
+		timer.Reset(time.Until(start.Add(at(n))))
 		select {
 		case <-s.stop:
 			return
 		case <-timer.C:
 		}
-		p.Draw(buf, n, time.Now())
-		if err := s.st.WriteFrame(buf); err != nil {
+		p.Draw(buf, uint32(n), time.Now())
+		if err := s.st.WriteFrameAt(buf, at(n)); err != nil {
 			return
 		}
+		// The next frame, or, when that one is already more than a
+		// period late, the last one due.
+		n = max(n+1, lastDue(time.Since(start), f.FPS))
 	}
+}
+
+// lastDue is the number of the last frame due at elapsed, at fps frames a
+// second.
+func lastDue(elapsed time.Duration, fps float64) int64 {
+	return int64(elapsed.Seconds() * fps)
 }

@@ -1,0 +1,45 @@
+package framecast_test
+
+import (
+	"testing"
+	"time"
+
+	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/internal/testkit"
+	"github.com/framecast/framecast/internal/testsrc"
+)
+
+// TestFFmpegNobufferViewerGetsPictureWithinAFewFramesOfJoining: ffmpeg
+// with -fflags nobuffer drops the frames it probed, the join's IDR among
+// them (28 frames at 30 fps); the follow-up IDR is its first picture, a
+// few dozen frames after it joined, not the next IDR of the GOP (300
+// frames here, 10 s). The bound counts frames, not time, so a loaded
+// machine does not fail it.
+func TestFFmpegNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) {
+	const w, h, gop = 320, 240, 300
+	srv := newServer(t, framecast.Config{AlwaysEncode: true, Encoder: framecast.EncoderConfig{GOP: gop}})
+	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h, FPS: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := produceGray(t, st, w, h, 0)
+	defer p.stop()
+	for i := range 2 {
+		joined := p.next.Load()
+		start := time.Now()
+		dec := testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h, "-fflags", "nobuffer")
+		n := testsrc.ReadNumber(dec.Next(t, 20*time.Second), w, h, w)
+		d := time.Since(start)
+		dec.Stop()
+		t.Logf("join %d at frame %d: first picture frame %d, %v after ffmpeg started", i, joined, n, d)
+		// The follow-up comes 30 frames after the join's IDR; frames the
+		// encoder dropped under load only add to the count.
+		if n < joined || n-joined > gop/3 {
+			t.Errorf("join %d at frame %d: first picture is frame %d, want one within %d frames of the join (a GOP is %d)",
+				i, joined, n, gop/3, gop)
+		}
+		// Past the rate limit of forced IDRs before the next join.
+		time.Sleep(time.Second) // pacing between joins, not synchronisation
+	}
+}
