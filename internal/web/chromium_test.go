@@ -74,8 +74,8 @@ func startChromium(t *testing.T) *chromium {
 	var addr string
 	select {
 	case addr = <-found:
-	case <-time.After(20 * time.Second):
-		t.Fatalf("chromium did not open DevTools within 20 s; stderr:\n%s", c.stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("chromium did not open DevTools within 60 s; stderr:\n%s", c.stderr)
 	}
 	// The page it opened, and its DevTools socket.
 	res, err := http.Get("http://" + addr + "/json/list")
