@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/ingest"
+	"github.com/framecast/framecast/internal/pathname"
 	"github.com/framecast/framecast/internal/rtsp"
 )
 
@@ -103,7 +104,7 @@ func parseAuth(entries []PathAuth) (accessRules, error) {
 	seen := map[string]bool{}
 	for _, e := range entries {
 		if e.Path != "*" {
-			if err := checkPath(e.Path); err != nil {
+			if err := pathname.Check(e.Path); err != nil {
 				return r, fmt.Errorf(`auth: %w, or "*" for every other path`, err)
 			}
 		}
@@ -294,7 +295,7 @@ func isLoopback(addr net.Addr) bool {
 // A path that is not canonical (see Publish) may not be read: it names no
 // stream, and is not an alias of one.
 func (s *Server) CheckRead(path, user, pass string) bool {
-	if checkPath(path) != nil {
+	if pathname.Check(path) != nil {
 		return false
 	}
 	creds := lookup(s.access.read, path)

@@ -49,9 +49,6 @@ func (s *Server) Streams() []StreamInfo {
 	return out
 }
 
-// stream returns the stream serving path, with or without a producer.
-func (s *Server) stream(path string) *Stream { return s.lookup(path) }
-
 // ErrNoStream is returned for a path that nobody publishes.
 var ErrNoStream = fmt.Errorf("no stream on this path")
 
@@ -59,7 +56,7 @@ var ErrNoStream = fmt.Errorf("no stream on this path")
 // limited range, as encoded). When nobody watches the stream, it converts
 // the producer's next frame for the snapshot; it waits for at most ctx.
 func (s *Server) Snapshot(ctx context.Context, path string) (*image.YCbCr, error) {
-	st := s.stream(path)
+	st := s.lookup(path)
 	if st == nil {
 		return nil, fmt.Errorf("snapshot %s: %w", path, ErrNoStream)
 	}
@@ -130,7 +127,7 @@ func (s *Server) AddSink(path string, f func(au [][]byte, pts time.Duration, cap
 // RequestIDR asks the encoder of path for an IDR, as a joining viewer does
 // (rate-limited by Config.IDRInterval), for a consumer that lost packets.
 func (s *Server) RequestIDR(path string) error {
-	st := s.stream(path)
+	st := s.lookup(path)
 	if st == nil {
 		return fmt.Errorf("request IDR %s: %w", path, ErrNoStream)
 	}

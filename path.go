@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/framecast/framecast/internal/pathname"
 	"github.com/framecast/framecast/internal/rtsp"
 )
 
@@ -47,7 +48,7 @@ type pathSink struct {
 // publish is Publish for a producer described by owner (e.g. its remote
 // address), which is named to a second producer refused on the path.
 func (s *Server) publish(path string, f Format, owner string) (*Stream, error) {
-	if err := checkPath(path); err != nil {
+	if err := pathname.Check(path); err != nil {
 		return nil, fmt.Errorf("publish: %w", err)
 	}
 	f = f.withDefaults()
@@ -181,7 +182,6 @@ func (s *Server) expire(e *pathEntry, st *Stream) {
 	}
 	close(e.gone)
 	s.mu.Unlock()
-	s.removed.Add(1)
 	s.log.Info("path removed", "path", e.name, "after", s.cfg.Linger, "viewers_disconnected", viewers)
 }
 

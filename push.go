@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/framecast/framecast/internal/pathname"
 	"github.com/framecast/framecast/internal/push"
 )
 
@@ -67,7 +68,7 @@ func (s *Server) Push(path, url string) (*PushTarget, error) {
 //
 // Close stops the push. Server.Close stops every push of the server.
 func (s *Server) PushWith(path, url string, cfg PushConfig) (*PushTarget, error) {
-	if err := checkPath(path); err != nil {
+	if err := pathname.Check(path); err != nil {
 		return nil, fmt.Errorf("push: %w", err)
 	}
 	t := &PushTarget{srv: s, path: path}
@@ -165,7 +166,7 @@ func ParsePushSpec(spec string) (path, url string, err error) {
 	if !ok || path == "" || url == "" {
 		return "", "", fmt.Errorf("push %q: want PATH=URL, e.g. /cam=rtsp://mediamtx:8554/cam", push.Redact(spec))
 	}
-	if err := checkPath(path); err != nil {
+	if err := pathname.Check(path); err != nil {
 		return "", "", fmt.Errorf("push: %w", err)
 	}
 	if _, _, err := push.ParseURL(url); err != nil {

@@ -16,7 +16,6 @@ import (
 	"math"
 	"net"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/framecast/framecast/internal/pathname"
@@ -220,7 +219,6 @@ type Server struct {
 	closed   bool
 	opens    sync.WaitGroup // Publish calls opening an encoder
 	removing sync.WaitGroup // paths being removed
-	removed  atomic.Uint64  // paths removed after their linger
 
 	done chan struct{}  // closed by Shutdown: stops the status loop
 	wg   sync.WaitGroup // the status loop
@@ -239,11 +237,6 @@ var (
 	ErrPathInUse    = errors.New("path already has a producer")
 	ErrStreamClosed = errors.New("stream closed")
 )
-
-// checkPath reports whether path may be served: whether it is canonical
-// by pathname.Check, the rule ingest, RTSP, the web API and the
-// configuration share.
-func checkPath(path string) error { return pathname.Check(path) }
 
 // withDefaults fills in what the zero values of c mean: the one place the
 // server's defaults live (a stream's encoder defaults are resolveEncoder's,
@@ -296,7 +289,7 @@ func NewServer(cfg Config) (*Server, error) {
 		sinks: make(map[string]map[*pathSink]struct{}), keep: make(map[string]bool),
 		done: make(chan struct{}), access: access, authLog: authLog{log: cfg.Logger}}
 	for _, p := range cfg.KeepPaths {
-		if err := checkPath(p); err != nil {
+		if err := pathname.Check(p); err != nil {
 			return nil, fmt.Errorf("keep paths: %w", err)
 		}
 		s.keep[p] = true
