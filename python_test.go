@@ -199,28 +199,7 @@ func TestPythonBGRFramesKeepTheirColours(t *testing.T) {
 			path := "/py-" + kind
 			py := startPython(t, "-c", solidColours, urls[kind], path, "600")
 			py.waitOutput(t, "publishing", 15*time.Second)
-			dec := testkit.FFmpeg(t, url(srv, path), "tcp", "bgr24", w, h)
-			names := [3]string{"blue", "green", "red"}
-			wants := [3][3]int{{255, 0, 0}, {0, 255, 0}, {0, 0, 255}}
-			var seen [3]int
-			for frames := 0; seen[0] < 10 || seen[1] < 10 || seen[2] < 10; frames++ {
-				if frames > 400 {
-					t.Fatalf("decoded %d frames but saw blue, green, red only %v times", frames, seen)
-				}
-				frame := dec.Next(t, 10*time.Second)
-				n := bgrNumber(frame, w, h)
-				if n%60 < 5 {
-					continue // the encoder may need a few frames after a change of colour
-				}
-				i := n / 60 % 3
-				got := meanBGR(frame, w, w/2, h/3, 16)
-				for c := range 3 {
-					if d := got[c] - wants[i][c]; d < -20 || d > 20 {
-						t.Fatalf("frame %d, drawn %s: decoded B,G,R = %v, want %v ±20", n, names[i], got, wants[i])
-					}
-				}
-				seen[i]++
-			}
+			checkSolidColours(t, testkit.FFmpeg(t, url(srv, path), "tcp", "bgr24", w, h), w, h)
 		})
 	}
 }
@@ -382,6 +361,36 @@ func TestPythonPublishes1080pOverUnixSocket(t *testing.T) {
 			t.Logf("server: %s", line[strings.Index(line, "msg="):])
 		}
 	}
+}
+
+// checkSolidColours reads dec until it has seen ten frames of each colour of
+// a solid-colour producer (blue, green, red, 60 frames each, numbered):
+// each decoded within ±20 of the colour drawn.
+func checkSolidColours(t *testing.T, dec *testkit.Frames, w, h int) {
+	t.Helper()
+	names := [3]string{"blue", "green", "red"}
+	wants := [3][3]int{{255, 0, 0}, {0, 255, 0}, {0, 0, 255}}
+	var seen [3]int
+	for frames := 0; seen[0] < 10 || seen[1] < 10 || seen[2] < 10; frames++ {
+		if frames > 400 {
+			t.Fatalf("decoded %d frames but saw blue, green, red only %v times", frames, seen)
+		}
+		frame := dec.Next(t, 10*time.Second)
+		n := bgrNumber(frame, w, h)
+		if n%60 < 5 {
+			continue // the encoder may need a few frames after a change of colour
+		}
+		i := n / 60 % 3
+		got := meanBGR(frame, w, w/2, h/3, 16)
+		for c := range 3 {
+			if d := got[c] - wants[i][c]; d < -20 || d > 20 {
+				t.Fatalf("frame %d, drawn %s: decoded B,G,R = %v, want %v ±20 (a BGR/RGB swap turns blue into red)",
+					n, names[i], got, wants[i])
+			}
+		}
+		seen[i]++
+	}
+	dec.Stop()
 }
 
 // TestPythonClientUnitTests runs the client's own unittest suite

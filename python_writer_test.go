@@ -3,7 +3,6 @@ package framecast_test
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -100,27 +98,10 @@ func serverPID(t *testing.T, bin, rtsp string) int {
 	return 0
 }
 
-// processAlive reports whether pid runs: it exists and is not a zombie.
-func processAlive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return !errors.Is(err, os.ErrNotExist) && syscall.Kill(pid, 0) == nil
-	}
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
 // waitProcessGone waits until pid has exited and nothing listens on addr.
 func waitProcessGone(t *testing.T, pid int, addr string, timeout time.Duration, after string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for processAlive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the framecast server (pid %d) still runs %v after %s", pid, timeout, after)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.WaitProcessGone(t, pid, timeout, after)
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		c.Close()
 		t.Fatalf("something still listens on %s after the server (pid %d) exited", addr, pid)
@@ -170,28 +151,7 @@ func TestPythonVideoWriterStartsTheServerAndItsColoursArrive(t *testing.T) {
 	py := startPythonWith(t, []string{"FRAMECAST_BINARY=" + bin}, "-c", videoWriterScript, u, "420")
 	py.waitOutput(t, "framecast: publishing 320x240 at "+u+"; watch it with: ffplay -rtsp_transport tcp "+u, 20*time.Second)
 	pid := serverPID(t, bin, rtsp)
-	dec := testkit.FFmpeg(t, u, "tcp", "bgr24", w, h)
-	wants := [3][3]int{{255, 0, 0}, {0, 255, 0}, {0, 0, 255}}
-	var seen [3]int
-	for frames := 0; seen[0] < 10 || seen[1] < 10 || seen[2] < 10; frames++ {
-		if frames > 400 {
-			t.Fatalf("decoded %d frames but saw blue, green, red only %v times", frames, seen)
-		}
-		frame := dec.Next(t, 10*time.Second)
-		n := bgrNumber(frame, w, h)
-		if n%60 < 5 {
-			continue // the encoder may need a few frames after a change of colour
-		}
-		i := n / 60 % 3
-		got := meanBGR(frame, w, w/2, h/3, 16)
-		for c := range 3 {
-			if d := got[c] - wants[i][c]; d < -20 || d > 20 {
-				t.Fatalf("frame %d: decoded B,G,R = %v, want %v ±20 (a BGR/RGB swap turns blue into red)", n, got, wants[i])
-			}
-		}
-		seen[i]++
-	}
-	dec.Stop()
+	checkSolidColours(t, testkit.FFmpeg(t, u, "tcp", "bgr24", w, h), w, h)
 	py.wait(t, 30*time.Second)
 	waitProcessGone(t, pid, rtsp, 15*time.Second, "the script exited")
 }

@@ -15,34 +15,6 @@ import (
 	"github.com/framecast/framecast/internal/testkit"
 )
 
-// alive reports whether process pid runs: it exists and is not a zombie
-// waiting for a parent (init in a container may be slow to reap).
-func alive(pid int) bool {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return false
-		}
-		return syscall.Kill(pid, 0) == nil // no /proc: not Linux
-	}
-	// pid (comm) STATE …: comm may hold spaces, so look after the last ')'.
-	s := string(b)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(fields) > 0 && fields[0] != "Z"
-}
-
-// waitGone waits until process pid has exited, failing the test after timeout.
-func waitGone(t *testing.T, pid int, timeout time.Duration, what string) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for alive(pid) {
-		if time.Now().After(deadline) {
-			t.Fatalf("framecast (pid %d) still runs %v after %s", pid, timeout, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // TestExitWithParentStopsAtTheEndOfStdin: with --exit-with-parent, the end
 // of the standard input pipe (its writer gone) shuts the server down
 // cleanly, exit status 0.
@@ -113,7 +85,7 @@ func TestExitWithParentStopsWhenTheParentIsKilled(t *testing.T) {
 		}
 	}
 	sh.Process.Kill()
-	waitGone(t, pid, 15*time.Second, "its parent was killed")
+	testkit.WaitProcessGone(t, pid, 15*time.Second, "its parent was killed")
 	if _, err := os.Lstat(sock); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("socket file after framecast stopped: %v, want it removed by a clean shutdown", err)
 	}
