@@ -162,12 +162,14 @@ func roleFramecast(args []string) error {
 	udp := fs.Bool("udp", true, "serve RTP over UDP too")
 	idrOnJoin := fs.Bool("idr-on-join", true, "force an IDR when a viewer joins")
 	i420 := fs.Bool("yuv420p", false, "with -api: send the ring converted to yuv420p beforehand (no conversion in the loop, no stamps)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file at each SIGUSR1")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	if err := c.parse(); err != nil {
 		return err
 	}
+	defer heapProfileOnSignal(*memProfile)()
 	cfg := framecast.Config{
 		RTSPAddress:      "127.0.0.1:0",
 		DisableUDP:       !*udp,

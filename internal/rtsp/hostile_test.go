@@ -157,7 +157,18 @@ func TestTunnelledViewersPlayPastTheFirstRequestDeadline(t *testing.T) {
 	const timeout = 300 * time.Millisecond
 	s, _ := streamingServer(t, Config{FirstRequestTimeout: timeout})
 	for _, tunnel := range []gortsplib.Tunnel{gortsplib.TunnelHTTP, gortsplib.TunnelWebSocket} {
-		if _, err := playFor(s, gortsplib.ProtocolTCP, tunnel, 3*timeout); err != nil {
+		var err error
+		// gortsplib (v5.5.2 and v5.6.4) answers a tunnel's GET before it
+		// registers it, so on loopback the POST can be handled first, be
+		// refused ("did not found a corresponding HTTP GET request") and
+		// the client see EOF at DESCRIBE, about once in twenty. That race
+		// is not what this test is about: a tunnel gets three tries.
+		for try := 0; try < 3; try++ {
+			if _, err = playFor(s, gortsplib.ProtocolTCP, tunnel, 3*timeout); err == nil || !errors.Is(err, io.EOF) || tunnel != gortsplib.TunnelHTTP {
+				break
+			}
+		}
+		if err != nil {
 			t.Errorf("tunnel %d: %v", tunnel, err)
 		}
 	}

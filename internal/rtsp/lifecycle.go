@@ -12,22 +12,24 @@ import (
 // listen.Listener, so that running out of descriptors (EMFILE) is retried
 // instead of stopping gortsplib's accept loop, and the server, for good.
 // Each connection it accepts must send its first request within
-// FirstRequestTimeout (firstRequestConn).
+// FirstRequestTimeout (firstRequestConn). Its connections write the RTP
+// packets of an access unit in one write (coalescingConn).
 func (s *Server) listen(network, address string) (net.Listener, error) {
 	if err := s.open(network, address); err != nil {
 		return nil, err
 	}
-	return s.firstRequest(s.ln), nil
+	return s.firstRequest(newCoalescingListener(s.ln)), nil
 }
 
 // listenTLS is gortsplib's TLSListen hook, listen for RTSPS: the first
 // request's deadline covers the TLS handshake and applies to the RTSP
-// inside it.
+// inside it, and the packets of an access unit are coalesced before TLS
+// (one TLS record per 16 KiB instead of one per packet).
 func (s *Server) listenTLS(network, address string, config *tls.Config) (net.Listener, error) {
 	if err := s.open(network, address); err != nil {
 		return nil, err
 	}
-	return s.firstRequest(tls.NewListener(s.ln, config)), nil
+	return s.firstRequest(newCoalescingListener(tls.NewListener(s.ln, config))), nil
 }
 
 func (s *Server) open(network, address string) error {
