@@ -43,3 +43,37 @@ func TestFFmpegNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) 
 		time.Sleep(time.Second) // pacing between joins, not synchronisation
 	}
 }
+
+// TestGStreamerViewerGetsPictureWithinAFewFramesOfJoining: rtspsrc
+// latency=0 (the usual low-latency GStreamer viewer, and OpenCV's
+// GStreamer backend) gets its first picture a few frames after it starts;
+// gortsplib's 1 s sleep in a GStreamer SETUP put it 30 frames (at 30 fps)
+// after, plus GStreamer's own start. Frames, not time, are counted, so a
+// loaded machine does not fail it, and two viewers join one after the
+// other.
+func TestGStreamerViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) {
+	const w, h = 320, 240
+	srv := newServer(t, framecast.Config{AlwaysEncode: true})
+	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h, FPS: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := produceGray(t, st, w, h, 0)
+	defer p.stop()
+	for i := range 2 {
+		joined := p.next.Load()
+		start := time.Now()
+		dec := testkit.Gst(t, url(srv, "/cam"), w, h)
+		n := testsrc.ReadNumber(dec.Next(t, 20*time.Second), w, h, w)
+		d := time.Since(start)
+		dec.Stop()
+		t.Logf("join %d at frame %d: first picture frame %d, %v after gst-launch started", i, joined, n, d)
+		if n < joined || n-joined >= 24 {
+			t.Errorf("join %d at frame %d: first picture is frame %d, want one within 24 frames (800 ms at 30 fps) of starting gst-launch",
+				i, joined, n)
+		}
+		// Past the rate limit of forced IDRs before the next join.
+		time.Sleep(time.Second) // pacing between joins, not synchronisation
+	}
+}

@@ -1,6 +1,8 @@
 package rtsp
 
 import (
+	"strings"
+
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 )
@@ -17,8 +19,19 @@ type exchange struct {
 	session *gortsplib.ServerSession
 }
 
-// OnRequest starts the exchange of a request.
+// OnRequest starts the exchange of a request. A SETUP from GStreamer loses
+// its User-Agent first (it is kept as X-Framecast-User-Agent): gortsplib
+// answers such a SETUP only after a 1 s sleep, a workaround for
+// GStreamer's rtspclientsink publishers, and framecast takes no RTSP
+// publishers. Without it every rtspsrc viewer started 1 s late, and held
+// the SETUP gate, and so the other viewers of the path, meanwhile.
 func (h *handler) OnRequest(sc *gortsplib.ServerConn, req *base.Request) {
+	if req.Method == base.Setup {
+		if ua, ok := req.Header["User-Agent"]; ok && len(ua) == 1 && strings.HasPrefix(ua[0], "GStreamer") {
+			req.Header["X-Framecast-User-Agent"] = ua
+			delete(req.Header, "User-Agent")
+		}
+	}
 	sc.SetUserData(&exchange{req: req})
 }
 
