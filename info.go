@@ -18,6 +18,7 @@ type StreamInfo struct {
 	Producer string
 	Format   Format
 	Encoder  EncoderConfig // the encoder settings in force
+	Audio    Audio         // the audio track beside the video
 	Stats    StreamStats
 	Viewers  []ViewerInfo
 }
@@ -37,7 +38,7 @@ func (s *Server) Streams() []StreamInfo {
 	out := make([]StreamInfo, 0, len(streams))
 	for i, st := range streams {
 		fi := st.info.Load()
-		info := StreamInfo{Path: st.path, Producer: owners[i], Format: fi.f, Encoder: fi.enc}
+		info := StreamInfo{Path: st.path, Producer: owners[i], Format: fi.f, Encoder: fi.enc, Audio: s.PathAudio(st.path)}
 		info.Stats = st.Stats()
 		for _, v := range st.mount.ViewerInfos() {
 			info.Viewers = append(info.Viewers, ViewerInfo(v))

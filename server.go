@@ -114,6 +114,10 @@ type Config struct {
 	// KeepPaths are paths never removed once published (for example the
 	// streams declared in a config file): they linger forever.
 	KeepPaths []string
+	// Audio is the audio track of every path's stream (AudioNone: video
+	// only), and PathAudio the track of the paths it names instead.
+	Audio     Audio
+	PathAudio map[string]Audio
 	// StatusInterval is how often a status line is logged per stream (fps
 	// in and out, bitrate, viewers, dropped); 0 means 10 s, < 0 never.
 	StatusInterval time.Duration
@@ -285,6 +289,14 @@ func NewServer(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("limits must be 0 (none) or more: max viewers %d, per path %d, max producers %d",
 			cfg.MaxViewers, cfg.MaxViewersPerPath, cfg.MaxProducers)
 	}
+	pathAudio := make(map[string]Audio, len(cfg.PathAudio))
+	for p, a := range cfg.PathAudio {
+		if err := pathname.Check(p); err != nil {
+			return nil, fmt.Errorf("path audio: %w", err)
+		}
+		pathAudio[p] = a
+	}
+	cfg.PathAudio = pathAudio // the caller's map may change
 	s := &Server{cfg: cfg, log: cfg.Logger, paths: make(map[string]*pathEntry),
 		sinks: make(map[string]map[*pathSink]struct{}), keep: make(map[string]bool),
 		done: make(chan struct{}), access: access, authLog: authLog{log: cfg.Logger}}

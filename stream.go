@@ -129,7 +129,7 @@ func newStream(s *Server, path string, f Format, owner string) (*Stream, error) 
 		return nil, err
 	}
 	sps, pps := p.x.Headers()
-	m, err := s.rtsp.Mount(path, sps, pps)
+	m, err := s.rtsp.MountWith(path, sps, pps, rtsp.MountConfig{SilentAudio: s.PathAudio(path) == AudioSilent})
 	if err != nil {
 		p.x.Close()
 		return nil, err

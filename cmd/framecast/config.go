@@ -35,6 +35,7 @@ type fileConfig struct {
 	AlwaysEncode   *bool                           `yaml:"always_encode"`
 	StatusInterval *yamlDuration                   `yaml:"status_interval"`
 	Linger         *yamlDuration                   `yaml:"linger"`
+	Audio          *yamlText[framecast.Audio]      `yaml:"audio"`
 
 	IngestHelloTimeout    *yamlDuration `yaml:"ingest_hello_timeout"`
 	MaxIngestPending      *int          `yaml:"max_ingest_pending"`
@@ -94,6 +95,7 @@ type streamFile struct {
 	FPS     float64                          `yaml:"fps"`
 	PixFmt  *yamlText[framecast.PixelFormat] `yaml:"pix_fmt"`
 	Encoder *encoderFile                     `yaml:"encoder"`
+	Audio   *yamlText[framecast.Audio]       `yaml:"audio"` // none or silent; default: the top-level audio
 	line    int
 }
 
@@ -224,6 +226,9 @@ func (c *fileConfig) apply(f *serveFlags) {
 	}
 	if c.WhenFull != nil {
 		f.whenFull = c.WhenFull.v
+	}
+	if c.Audio != nil {
+		f.audio = c.Audio.v
 	}
 	if c.Idle != nil {
 		f.idle = c.Idle.v

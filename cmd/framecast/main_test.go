@@ -151,6 +151,7 @@ func TestBadInvocationsGiveOneLineErrors(t *testing.T) {
 		{"bad preset", append([]string{"serve", "--testsrc", "/t", "--rtsp", "127.0.0.1:0", "--preset", "warp"}, udp...), "preset"},
 		{"unknown command", []string{"stream"}, `unknown command "stream"`},
 		{"bad push", []string{"serve", "--testsrc", "/t", "--push", "/t"}, `invalid --push "/t"`},
+		{"bad audio", []string{"serve", "--testsrc", "/t", "--audio", "beep"}, `unknown audio track "beep" (want none or silent)`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, stderr, code := runCLI(t, tc.args...)
@@ -337,6 +338,8 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 		{"idle: repeat\nwhen_full: drop-newest\n", `line 2: unknown when-full policy "drop-newest" (want drop-oldest or block)`},
 		{"streams:\n  - path: /x\n    source: stdin\n    pix_fmt: bgr\n", `line 4: unknown pixel format "bgr"`},
 		{"idle: sometimes\n", `line 1: unknown idle policy "sometimes"`},
+		{"audio: aac\n", `line 1: unknown audio track "aac" (want none or silent)`},
+		{"streams:\n  - path: /a\n    source: ingest\n    audio: loud\n", `line 4: unknown audio track "loud"`},
 	} {
 		path := filepath.Join(t.TempDir(), "framecast.yml")
 		if err := os.WriteFile(path, []byte(tc.yaml), 0o644); err != nil {
@@ -353,5 +356,23 @@ func TestConfigErrorsNameKeyAndLine(t *testing.T) {
 	_, stderr, code := runCLI(t, "serve", "--config", path)
 	if code == 0 || !strings.Contains(stderr, `line 2: unknown key "bogus"`) {
 		t.Errorf("serve with a bad config: exit %d, %q", code, stderr)
+	}
+}
+
+// TestAudioFlagAndPerStreamAudio: --audio silent gives every path a silent
+// AAC track; a stream's audio key in the config overrides it for its path.
+func TestAudioFlagAndPerStreamAudio(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "framecast.yml")
+	cfg := "streams:\n  - path: /quiet\n    source: testsrc\n    size: 320x240\n  - path: /mute\n    source: testsrc\n    size: 320x240\n    audio: none\n"
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := startServe(t, nil, "--config", path, "--audio", "silent", "--ingest", "none")
+	for _, tc := range []struct{ path, want string }{{"/quiet", "h264,aac"}, {"/mute", "h264"}} {
+		out, err := testkit.Run(t, 15*time.Second, "ffprobe", "-v", "error", "-rtsp_transport", "tcp",
+			"-show_entries", "stream=codec_name", "-of", "csv=p=0", "rtsp://"+p.addr+tc.path)
+		if got := strings.Join(strings.Fields(out), ","); err != nil || got != tc.want {
+			t.Errorf("ffprobe %s: %v %q, want %s", tc.path, err, out, tc.want)
+		}
 	}
 }

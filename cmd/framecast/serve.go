@@ -53,6 +53,7 @@ type serveFlags struct {
 	preset, tune, profile  string
 	idrOnJoin              bool
 	whenFull               framecast.WhenFull
+	audio                  framecast.Audio
 	idle                   framecast.IdlePolicy
 	alwaysEncode           bool
 	status                 time.Duration
@@ -96,6 +97,7 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.StringVar(&f.profile, "profile", "high", "H.264 `profile`: baseline, main or high")
 	fs.IntVar(&f.threads, "threads", 0, "x264 encoder `threads`; 0 lets x264 choose")
 	fs.BoolVar(&f.idrOnJoin, "idr-on-join", true, "send an IDR when a viewer starts playing, so it sees a picture at once")
+	fs.TextVar(&f.audio, "audio", framecast.AudioNone, "audio `track` beside the video of every path: none, or silent (silent AAC-LC, 48 kHz stereo, for YouTube and NVRs that want one; per stream in YAML)")
 	fs.TextVar(&f.whenFull, "when-full", framecast.DropOldest, "when the encoder is behind: drop-oldest (newest frame wins, drops counted) or block the producer")
 	fs.TextVar(&f.idle, "idle", framecast.IdleRepeat, "while a producer stalls or is gone: repeat (the last frame once a second) or none")
 	fs.DurationVar(&f.linger, "linger", 30*time.Second, "how long a path whose producer left keeps its viewers, repeating its last picture, before it is removed (`duration`; 0: removed at once); the config's streams are never removed")
@@ -212,12 +214,16 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	paths, stdins := map[string]bool{}, 0
 	var keep []string // the declared paths are never removed
+	pathAudio := map[string]framecast.Audio{}
 	for _, src := range sources {
 		if paths[src.Path] {
 			return fmt.Errorf("two sources on path %s", src.Path)
 		}
 		paths[src.Path] = true
 		keep = append(keep, src.Path)
+		if src.Audio != nil {
+			pathAudio[src.Path] = src.Audio.v
+		}
 		if src.Source == "stdin" {
 			stdins++
 		}
@@ -253,6 +259,8 @@ func serve(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		},
 		DisableIDROnJoin: !f.idrOnJoin,
 		WhenFull:         f.whenFull,
+		Audio:            f.audio,
+		PathAudio:        pathAudio,
 		Idle:             f.idle,
 		AlwaysEncode:     f.alwaysEncode,
 		Linger:           lingerOf(f.linger),

@@ -1,6 +1,7 @@
-// Package h264desc describes the one RTP media framecast sends: H.264 video,
-// packetization mode 1, with its SPS and PPS. The RTSP server announces it
-// to viewers (internal/rtsp) and pushes announce it to remote servers
+// Package h264desc describes the RTP medias framecast sends: H.264 video,
+// packetization mode 1, with its SPS and PPS, and optionally a silent AAC
+// track beside it. The RTSP server announces them to viewers
+// (internal/rtsp) and pushes announce them to remote servers
 // (internal/push), so both say the same thing.
 package h264desc
 

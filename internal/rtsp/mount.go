@@ -12,12 +12,15 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 
 	"github.com/framecast/framecast/internal/h264desc"
 	"github.com/framecast/framecast/internal/rtptime"
+	"github.com/framecast/framecast/internal/silence"
 )
 
-// Mount is one served path: an H.264 media with its RTP timeline. A Mount
+// Mount is one served path: an H.264 media with its RTP timeline, and
+// optionally a silent AAC media timed by the video. A Mount
 // outlives the producers that write to it, so viewers stay connected while a
 // producer restarts, and the RTP timestamps continue across producers.
 type Mount struct {
@@ -45,10 +48,42 @@ type Mount struct {
 	base     int64     // RTP timestamp of the current producer's PTS 0
 	origin   int64     // RTP timestamp of the first frame: sinks' PTS 0
 	newEpoch bool      // the next frame starts a new producer timeline
+
+	audio *silentAudio // nil without an audio track
 }
 
-func newMount(gs *gortsplib.Server, path string, sps, pps []byte) (*Mount, error) {
+// silentAudio is a mount's silent AAC track. It is guarded by Mount.mu.
+type silentAudio struct {
+	media   *description.Media
+	enc     *rtpmpeg4audio.Encoder
+	clock   silence.Clock
+	base    uint32   // RTP timestamp of sample 0
+	samples []int64  // reused by each access unit
+	aus     [][]byte // reused: silence.Frame() repeated
+}
+
+// MountConfig configures a new mount.
+type MountConfig struct {
+	// SilentAudio adds a silent AAC-LC track (internal/silence), so that
+	// receivers that insist on audio take the stream.
+	SilentAudio bool
+}
+
+func newMount(gs *gortsplib.Server, path string, sps, pps []byte, c MountConfig) (*Mount, error) {
 	desc, media, forma := h264desc.Session(sps, pps)
+	var audio *silentAudio
+	if c.SilentAudio {
+		amedia, aforma := h264desc.AddSilentAudio(desc)
+		aenc, err := aforma.CreateEncoder()
+		if err != nil {
+			return nil, fmt.Errorf("audio rtp encoder: %w", err)
+		}
+		var b [4]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		audio = &silentAudio{media: amedia, enc: aenc, base: binary.BigEndian.Uint32(b[:])}
+	}
 	st := &gortsplib.ServerStream{Server: gs, Desc: desc}
 	if err := st.Initialize(); err != nil {
 		return nil, err
@@ -65,7 +100,7 @@ func newMount(gs *gortsplib.Server, path string, sps, pps []byte) (*Mount, error
 	}
 	return &Mount{
 		path: path, stream: st, media: media, forma: forma, enc: enc,
-		lastRTP: int64(binary.BigEndian.Uint32(b[:]) >> 1), newEpoch: true,
+		lastRTP: int64(binary.BigEndian.Uint32(b[:]) >> 1), newEpoch: true, audio: audio,
 		viewers: make(map[*gortsplib.ServerSession]time.Time),
 		sinks:   make(map[*sink]struct{}),
 	}, nil
@@ -265,6 +300,11 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 	if !m.started {
 		m.origin = rtpTS
 	}
+	if m.audio != nil {
+		if err := m.writeAudio(rtptime.Duration(rtpTS-m.origin, h264desc.ClockRate), capture); err != nil {
+			return err
+		}
+	}
 	m.vmu.Lock()
 	for s := range m.sinks {
 		s.f(au, rtptime.Duration(rtpTS-m.origin, h264desc.ClockRate), capture)
@@ -273,6 +313,35 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 	m.started = true
 	m.lastRTP = rtpTS
 	m.lastWall = time.Now()
+	return nil
+}
+
+// writeAudio writes the silent frames due by the video frame at pts (on
+// the sinks' timeline) in one RTP packet. Their RTCP time is the video
+// frame's capture time less how much earlier they start, so receivers keep
+// the two in step. It is called with m.mu held.
+func (m *Mount) writeAudio(pts time.Duration, capture time.Time) error {
+	a := m.audio
+	a.samples = a.clock.Until(a.samples[:0], pts)
+	if len(a.samples) == 0 {
+		return nil
+	}
+	a.aus = a.aus[:0]
+	for range a.samples {
+		a.aus = append(a.aus, silence.Frame())
+	}
+	pkts, err := a.enc.Encode(a.aus)
+	if err != nil {
+		return fmt.Errorf("packetise %s audio: %w", m.path, err)
+	}
+	first := a.samples[0]
+	ntp := capture.Add(a.clock.PTS(first) - pts)
+	for _, p := range pkts {
+		p.Timestamp += a.base + uint32(first)
+		if err := m.stream.WritePacketRTPWithNTP(a.media, p, ntp); err != nil {
+			return fmt.Errorf("write %s audio: %w", m.path, err)
+		}
+	}
 	return nil
 }
 

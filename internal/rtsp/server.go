@@ -124,6 +124,12 @@ var ErrClosed = errors.New("rtsp server closed")
 // H.264 parameter sets if it does not exist. An existing mount keeps its viewers
 // and takes the new parameter sets.
 func (s *Server) Mount(path string, sps, pps []byte) (*Mount, error) {
+	return s.MountWith(path, sps, pps, MountConfig{})
+}
+
+// MountWith is Mount with c for a new mount; an existing mount keeps the
+// configuration it was made with.
+func (s *Server) MountWith(path string, sps, pps []byte, c MountConfig) (*Mount, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -133,7 +139,7 @@ func (s *Server) Mount(path string, sps, pps []byte) (*Mount, error) {
 		m.SetParams(sps, pps)
 		return m, nil
 	}
-	m, err := newMount(s.gs, path, sps, pps)
+	m, err := newMount(s.gs, path, sps, pps, c)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", path, err)
 	}
