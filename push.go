@@ -11,12 +11,13 @@ import (
 	"github.com/framecast/framecast/internal/push"
 )
 
-// PushConfig configures a push; the zero value pushes over TCP with the
-// defaults below.
+// PushConfig configures a push; the zero value takes the defaults below
+// (and, for RTSP, TCP).
 type PushConfig struct {
-	// Transport is "tcp" or "udp". "" means the URL's transport query
-	// parameter (rtsp://host:8554/cam?transport=udp, not sent to the
-	// server), or tcp.
+	// Transport is "tcp" or "udp", for rtsp:// and rtsps:// URLs only. ""
+	// means the URL's transport query parameter
+	// (rtsp://host:8554/cam?transport=udp, not sent to the server), or
+	// tcp.
 	Transport string
 	// QueueSize is the number of encoded frames that may wait to be written
 	// to the remote; when it is full the newest is dropped and counted and
@@ -29,8 +30,8 @@ type PushConfig struct {
 	MinBackoff, MaxBackoff time.Duration
 }
 
-// PushTarget is one path pushed to one remote server. Its methods are safe
-// for concurrent use.
+// PushTarget is one path pushed to one remote server (RTSP, RTMP or SRT).
+// Its methods are safe for concurrent use.
 type PushTarget struct {
 	srv  *Server
 	path string
@@ -47,9 +48,21 @@ type PushStats struct {
 	Failures   uint64 // failed connection attempts and lost connections
 }
 
-// Push publishes path's encoded stream to url, an rtsp:// or rtsps:// URL
-// on a media server (mediamtx, Wowza, ffmpeg -rtsp_flags listen), with RTSP
-// ANNOUNCE and RECORD. It is PushWith with the zero PushConfig.
+// Push publishes path's encoded stream to url on a media server. The
+// URL's scheme says how:
+//
+//   - rtsp://[user:pass@]host[:port]/path or rtsps://: RTSP ANNOUNCE and
+//     RECORD (mediamtx, Wowza, ffmpeg -rtsp_flags listen); credentials
+//     answer Basic or Digest authentication.
+//   - rtmp://[user:pass@]host[:port]/app/key or rtmps:// (TLS): RTMP
+//     publish of the stream key to the application (nginx-rtmp, SRS,
+//     YouTube, Twitch); the port defaults to 1935, or 443 for rtmps.
+//   - srt://host:port?streamid=…: MPEG-TS over SRT, in caller mode, to an
+//     SRT listener (ffmpeg, SRS, OvenMediaEngine); the parameters are
+//     those of srt-live-transmit and ffmpeg (streamid, passphrase and
+//     pbkeylen for AES, latency in ms, conntimeo, …).
+//
+// It is PushWith with the zero PushConfig.
 func (s *Server) Push(path, url string) (*PushTarget, error) {
 	return s.PushWith(path, url, PushConfig{})
 }
@@ -58,13 +71,15 @@ func (s *Server) Push(path, url string) (*PushTarget, error) {
 // happens in the background. The path need not be published yet: the push
 // waits for it (polling four times a second), so a push configured before
 // the producer connects works. It waits for an IDR, announces its SPS and
-// PPS, and writes every encoded frame as soon as the encoder produces it.
+// PPS (RTSP's SDP, RTMP's sequence header; in MPEG-TS they are in-band),
+// and writes every encoded frame as soon as the encoder produces it.
 // Frames are encoded once, whatever the number of viewers and pushes; a
 // push keeps an on-demand stream encoding, except between connection
 // attempts. When the remote goes away the push reconnects with exponential
-// back-off, logging each failure once with the URL (password redacted),
-// and starts again from a fresh IDR. Credentials in url answer the
-// server's Basic or Digest authentication.
+// back-off, logging each failure once with the URL (secrets redacted: the
+// password, an RTMP stream key, an SRT streamid and passphrase), and
+// starts again from a fresh IDR. A malformed url is refused at once with
+// an error naming what is wrong and the form expected.
 //
 // Close stops the push. Server.Close stops every push of the server.
 func (s *Server) PushWith(path, url string, cfg PushConfig) (*PushTarget, error) {
@@ -114,14 +129,18 @@ func (t *PushTarget) subscribe(sink push.Sink) (func(), error) {
 // Path is the pushed path.
 func (t *PushTarget) Path() string { return t.path }
 
-// URL is the remote URL, with its password redacted.
+// URL is the remote URL, with its secrets redacted: password, RTMP stream
+// key, SRT streamid and passphrase.
 func (t *PushTarget) URL() string { return t.p.URL() }
 
 // Stats returns the push's counters.
 func (t *PushTarget) Stats() PushStats { return PushStats(t.p.Stats()) }
 
-// Close stops the push: the remote gets a TEARDOWN, and Close returns when
-// the push's goroutines have stopped. It may be called more than once.
+// Close stops the push: the remote sees the end of the stream (RTSP
+// TEARDOWN, the RTMP connection closed, SRT shutdown once the last frames
+// are acknowledged and played, at most about a second), and Close returns
+// when the push's goroutines have stopped. It may be called more than
+// once.
 func (t *PushTarget) Close() error {
 	t.once.Do(func() {
 		t.p.Close()
@@ -160,16 +179,21 @@ func (s *Server) closePushes() {
 }
 
 // ParsePushSpec splits a push given as PATH=URL, as in
-// `framecast serve --push /cam=rtsp://mediamtx:8554/cam`, and checks both.
+// `framecast serve --push /cam=rtmp://nginx/live/cam`, and checks both
+// (see Server.Push for the URLs taken).
 func ParsePushSpec(spec string) (path, url string, err error) {
 	path, url, ok := strings.Cut(spec, "=")
 	if !ok || path == "" || url == "" {
-		return "", "", fmt.Errorf("push %q: want PATH=URL, e.g. /cam=rtsp://mediamtx:8554/cam", push.Redact(spec))
+		shown := push.Redact(spec)
+		if ok {
+			shown = path + "=" + push.Redact(url)
+		}
+		return "", "", fmt.Errorf("push %q: want PATH=URL, e.g. /cam=rtsp://mediamtx:8554/cam, /cam=rtmp://nginx/live/cam or /cam=srt://host:9000?streamid=cam", shown)
 	}
 	if err := pathname.Check(path); err != nil {
 		return "", "", fmt.Errorf("push: %w", err)
 	}
-	if _, _, err := push.ParseURL(url); err != nil {
+	if err := push.CheckURL(url); err != nil {
 		return "", "", err
 	}
 	return path, url, nil

@@ -276,6 +276,10 @@ func TestPushRefusesMalformedPathOrURL(t *testing.T) {
 		{"/cam", "http://127.0.0.1:1/cam", "unsupported scheme"},
 		{"/cam", "rtsp://127.0.0.1:1", "no path"},
 		{"/cam", "rtsp://u:hunter2@127.0.0.1:1/cam?transport=sctp", "unknown push transport"},
+		{"/cam", "rtmp://127.0.0.1:1/live", "no stream key (want rtmp://[user:pass@]host[:port]/app/key"},
+		{"/cam", "rtmp://u:hunter2@127.0.0.1:1/live/cam#x", "a fragment"},
+		{"/cam", "srt://127.0.0.1?streamid=hunter2", "no port (SRT has no default port)"},
+		{"/cam", "srt://127.0.0.1:1?mode=listener&passphrase=hunter2hunter2", "framecast pushes as the caller"},
 	} {
 		pt, err := srv.Push(tc.path, tc.url)
 		if err == nil {
@@ -300,6 +304,10 @@ func TestParsePushSpec(t *testing.T) {
 		{spec: "=rtsp://h/cam", err: "want PATH=URL"},
 		{spec: "cam=rtsp://h/cam", err: `path "cam" must start with /`},
 		{spec: "/cam=ftp://h/cam", err: "unsupported scheme"},
+		{spec: "/cam=rtmp://nginx/live/cam", path: "/cam", url: "rtmp://nginx/live/cam"},
+		{spec: "/cam=srt://h:9000?streamid=#!::r=live/cam,m=publish", path: "/cam", url: "srt://h:9000?streamid=#!::r=live/cam,m=publish"},
+		{spec: "/cam=srt://h:9000?mode=listener", err: "mode=listener"},
+		{spec: "=rtmp://nginx/live/hunter2", err: `"=rtmp://nginx/live/xxxxx": want PATH=URL`},
 	} {
 		path, url, err := framecast.ParsePushSpec(tc.spec)
 		if tc.err != "" {

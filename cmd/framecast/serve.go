@@ -83,7 +83,7 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.BoolVar(&f.noUDP, "no-udp", false, "serve RTP over TCP (interleaved) only")
 	f.ingest.vals = []string{"tcp://127.0.0.1:8555"}
 	fs.Var(&f.ingest, "ingest", "listen for producers (socket protocol, docs/ingest-protocol.md) at `URL`: tcp://HOST:PORT or unix:///PATH; repeatable; none to disable")
-	fs.Var(&f.push, "push", "also publish PATH to another RTSP server, as `PATH=URL` (e.g. /cam=rtsp://mediamtx:8554/cam; ?transport=udp for UDP); repeatable")
+	fs.Var(&f.push, "push", "also publish PATH to a media server, as `PATH=URL`: rtsp[s]://HOST[:PORT]/PATH (?transport=udp for UDP), rtmp[s]://HOST[:PORT]/APP/KEY, or srt://HOST:PORT?streamid=ID (MPEG-TS, caller; passphrase=, latency=ms); e.g. /cam=rtmp://nginx/live/cam; repeatable")
 	fs.StringVar(&f.testsrc, "testsrc", "", "serve a moving test pattern on `path` (e.g. /test)")
 	fs.StringVar(&f.stdin, "stdin", "", "serve raw frames read from standard input on `path` (ffmpeg -f rawvideo)")
 	fs.StringVar(&f.size, "size", "1280x720", "frame size `WxH` of --testsrc and --stdin")

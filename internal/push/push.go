@@ -1,29 +1,28 @@
-// Package push publishes an encoded H.264 stream to a remote RTSP server
-// (mediamtx, Wowza, ffmpeg -rtsp_flags listen) with ANNOUNCE and RECORD. It
-// sits after the encoder, beside the RTSP viewers: a sink copies each access
-// unit into a bounded queue, and the Pusher's goroutine packetises it and
-// writes it to a gortsplib client as soon as it arrives, reconnecting with
-// back-off when the remote goes away. Nothing is encoded again per target.
+// Package push publishes an encoded H.264 stream to a remote server: an
+// RTSP server with ANNOUNCE and RECORD (mediamtx, Wowza, ffmpeg
+// -rtsp_flags listen; gortsplib), an RTMP(S) server (nginx-rtmp, SRS,
+// YouTube, Twitch; gortmplib) or an SRT listener, in MPEG-TS (ffmpeg, SRS,
+// OvenMediaEngine; gosrt, mediacommon's MPEG-TS writer). It sits after the
+// encoder, beside the RTSP viewers: a sink copies each access unit into a
+// bounded queue, and the Pusher's goroutine writes it to the remote as soon
+// as it arrives, reconnecting with back-off when the remote goes away.
+// Nothing is encoded again per target.
+//
+// One loop (push.go) owns the queue, the back-off, the registration with
+// the encoder and the wait for an IDR; what differs per protocol, how to
+// connect, announce the tracks, write an access unit and close, is a
+// protocol (rtsp.go, rtmp.go, srt.go) chosen by the URL's scheme.
 package push
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/binary"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/description"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
-
-	"github.com/framecast/framecast/internal/h264desc"
 )
 
 // Sink receives the encoded stream: the NAL units of one access unit
@@ -33,12 +32,17 @@ type Sink = func(au [][]byte, pts time.Duration, capture time.Time)
 
 // Config configures a Pusher.
 type Config struct {
-	// URL is where to publish: rtsp://[user:pass@]host[:port]/path, or
-	// rtsps://. A transport=udp or transport=tcp query parameter selects
-	// the transport and is not sent to the server.
+	// URL is where to publish:
+	//   - rtsp://[user:pass@]host[:port]/path, or rtsps://. A transport=udp
+	//     or transport=tcp query parameter selects the transport and is
+	//     not sent to the server.
+	//   - rtmp://[user:pass@]host[:port]/app/key, or rtmps:// (port 1935,
+	//     or 443 for rtmps).
+	//   - srt://host:port?streamid=…&passphrase=…&latency=ms (MPEG-TS,
+	//     caller mode; the parameters of srt-live-transmit and ffmpeg).
 	URL string
-	// Transport is "tcp" or "udp"; it overrides the URL's parameter. ""
-	// means the URL's parameter, or tcp.
+	// Transport is "tcp" or "udp", for rtsp:// URLs only; it overrides the
+	// URL's parameter. "" means the URL's parameter, or tcp.
 	Transport string
 	// Subscribe registers sink with the encoder and returns the function
 	// that removes it. Each registration must make the encoder send an IDR
@@ -60,11 +64,14 @@ type Config struct {
 	// published; 0 means 250 ms.
 	PollInterval time.Duration
 	// Logger receives one line per connection, failure and disconnection;
-	// nil means slog.Default(). The URL (password redacted) is added.
+	// nil means slog.Default(). The URL (secrets redacted, see Redact) is
+	// added.
 	Logger *slog.Logger
 
 	// nagle leaves Nagle's algorithm on (tests only: to measure what it costs).
 	nagle bool
+	// tlsConfig replaces the system's roots for rtmps:// (tests only).
+	tlsConfig *tls.Config
 }
 
 // ErrStop, wrapped in an error from Config.Subscribe, ends the Pusher: its
@@ -81,10 +88,45 @@ const staleAfter = 250 * time.Millisecond
 // waits for one after a drop.
 const askEvery = time.Second
 
-// writeQueueSize is gortsplib's queue of RTP packets between the Pusher
-// and the socket: the packets of a large IDR (a 4K IDR is several hundred)
-// must fit in it at once.
-const writeQueueSize = 1024
+// connectTimeout bounds one connection attempt (dial, handshake,
+// announce) where the library has no timeout of its own.
+const connectTimeout = 10 * time.Second
+
+// writeTimeout is how long a write to a remote that stops reading may
+// block before the connection is given up (gortsplib's own is the same).
+const writeTimeout = 10 * time.Second
+
+// errBehind, wrapped in an error from link.write, means the access unit
+// was dropped because the connection does not keep up; the connection
+// stays, and the Pusher skips to the next IDR.
+var errBehind = errors.New("connection behind: access unit dropped")
+
+// protocol connects to one kind of remote server; parseTarget picks it
+// from the URL's scheme.
+type protocol interface {
+	// connect dials the remote and announces the tracks: one H.264 track
+	// with sps and pps, those of the IDR about to be written. Cancelling
+	// ctx interrupts it. log has the URL (redacted).
+	connect(ctx context.Context, log *slog.Logger, sps, pps []byte) (link, error)
+	// transport names what carries the stream ("tcp", "udp"), for logs.
+	transport() string
+}
+
+// link is one connection made by a protocol. Its methods are called from
+// the Pusher's goroutine only.
+type link interface {
+	// write sends one access unit. An error wrapping errBehind dropped it
+	// and leaves the connection up; any other error ends the connection.
+	write(a *accessUnit) error
+	// ended is closed when the connection has ended: by the remote, or
+	// after close. err says why.
+	ended() <-chan struct{}
+	err() error
+	// close ends the connection (the remote sees the end of the stream
+	// where the protocol says it) and returns when the link's goroutines
+	// have stopped.
+	close()
+}
 
 // Stats counts what a Pusher has done.
 type Stats struct {
@@ -96,11 +138,10 @@ type Stats struct {
 }
 
 // Pusher publishes one stream to one remote server until closed. It owns
-// one goroutine (and those of its gortsplib client).
+// one goroutine, and those of its connection to the remote.
 type Pusher struct {
 	cfg   Config
-	u     *base.URL
-	proto gortsplib.Protocol
+	proto protocol
 	url   string // redacted, for logs
 	log   *slog.Logger
 	queue chan *accessUnit
@@ -119,22 +160,35 @@ type Pusher struct {
 	sps, pps      []byte // of the last IDR announced
 }
 
+// errTransportNotRTSP is the error for a Transport set on a URL of another protocol.
+var errTransportNotRTSP = errors.New("a transport (tcp or udp) applies to rtsp:// and rtsps:// URLs only")
+
 // New checks cfg and starts pushing. It returns at once: connecting,
 // waiting for the stream and reconnecting happen in the Pusher's goroutine.
 func New(cfg Config) (*Pusher, error) {
 	if cfg.Subscribe == nil {
 		return nil, errors.New("push: Config.Subscribe is nil")
 	}
-	u, tr, err := ParseURL(cfg.URL)
+	tg, err := parseTarget(cfg.URL)
 	if err != nil {
 		return nil, err
 	}
 	if cfg.Transport != "" {
-		tr = cfg.Transport
+		t, err := ParseTransport(cfg.Transport)
+		if err != nil {
+			return nil, err
+		}
+		rp, ok := tg.proto.(*rtspProtocol)
+		if !ok {
+			return nil, fmt.Errorf("push URL %s: transport %q: %w", Redact(cfg.URL), cfg.Transport, errTransportNotRTSP)
+		}
+		rp.tr = t
 	}
-	t, err := ParseTransport(tr)
-	if err != nil {
-		return nil, err
+	switch pr := tg.proto.(type) {
+	case *rtspProtocol:
+		pr.nagle = cfg.nagle
+	case *rtmpProtocol:
+		pr.tlsConfig = cfg.tlsConfig
 	}
 	if cfg.QueueSize <= 0 {
 		cfg.QueueSize = 32
@@ -153,11 +207,8 @@ func New(cfg Config) (*Pusher, error) {
 		cfg.Logger = slog.Default()
 	}
 	p := &Pusher{
-		cfg: cfg, u: u, url: Redact(cfg.URL), proto: gortsplib.ProtocolTCP,
+		cfg: cfg, proto: tg.proto, url: Redact(cfg.URL),
 		queue: make(chan *accessUnit, cfg.QueueSize), done: make(chan struct{}),
-	}
-	if t == UDP {
-		p.proto = gortsplib.ProtocolUDP
 	}
 	p.log = cfg.Logger.With("url", p.url)
 	p.pool.New = func() any { return new(accessUnit) }
@@ -166,16 +217,12 @@ func New(cfg Config) (*Pusher, error) {
 	return p, nil
 }
 
-// URL is the remote URL with its password redacted.
+// URL is the remote URL with its secrets redacted (see Redact).
 func (p *Pusher) URL() string { return p.url }
 
-// Transport is the transport in use: "tcp" or "udp".
-func (p *Pusher) Transport() string {
-	if p.proto == gortsplib.ProtocolUDP {
-		return "udp"
-	}
-	return "tcp"
-}
+// Transport is what carries the stream: "tcp" or "udp" for RTSP, "tcp"
+// for RTMP, "udp" for SRT.
+func (p *Pusher) Transport() string { return p.proto.transport() }
 
 // Stats returns the Pusher's counters.
 func (p *Pusher) Stats() Stats {
@@ -203,8 +250,9 @@ func (p *Pusher) Err() error {
 	}
 }
 
-// Close stops pushing: it tears the RTSP session down (the remote sees the
-// end of the stream), removes the sink and returns when the Pusher's
+// Close stops pushing: it ends the connection (RTSP TEARDOWN, SRT
+// shutdown, RTMP connection closed: the remote sees the end of the
+// stream), removes the sink and returns when the Pusher's
 // goroutines have stopped. It may be called more than once.
 func (p *Pusher) Close() {
 	p.cancel()
@@ -263,7 +311,7 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 	if err != nil {
 		return 0, false, err
 	}
-	c, media, forma, err := p.connect()
+	l, err := p.connect()
 	if err != nil {
 		p.put(idr)
 		return 0, false, fmt.Errorf("connect: %w", err)
@@ -275,20 +323,11 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 	}
 	p.everConnected = true
 	p.log.Info("push connected", "transport", p.Transport())
-
-	ended := make(chan error, 1)
-	go func() { ended <- c.Wait() }()
 	defer func() {
 		p.connected.Store(false)
-		c.Close() // TEARDOWN, then the client's goroutines end
-		<-ended
+		l.close()
 	}()
 
-	w, err := newWriter(c, media, forma)
-	if err != nil {
-		p.put(idr)
-		return 0, true, err
-	}
 	var (
 		needIDR bool
 		lastAsk time.Time
@@ -306,20 +345,24 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 		needIDR = true
 		ask()
 	} else {
-		err := w.write(idr)
+		err := l.write(idr)
 		p.put(idr)
-		if err != nil {
+		if errors.Is(err, errBehind) {
+			p.dropped.Add(1)
+			needIDR = true
+			ask()
+		} else if err != nil {
 			return time.Since(since), true, err
+		} else {
+			p.sent.Add(1)
 		}
-		p.sent.Add(1)
 	}
 	for {
 		select {
 		case <-p.ctx.Done():
 			return time.Since(since), true, nil
-		case err := <-ended:
-			ended <- err // for the deferred wait
-			return time.Since(since), true, err
+		case <-l.ended():
+			return time.Since(since), true, l.err()
 		case a := <-p.queue:
 			if a.gap {
 				needIDR = true
@@ -331,9 +374,9 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 				continue
 			}
 			needIDR = false
-			err := w.write(a)
+			err := l.write(a)
 			p.put(a)
-			if errors.As(err, new(liberrors.ErrClientWriteQueueFull)) {
+			if errors.Is(err, errBehind) {
 				// The socket does not keep up: skip to the next IDR.
 				p.dropped.Add(1)
 				needIDR = true
@@ -348,50 +391,12 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 	}
 }
 
-// connect dials the remote and runs ANNOUNCE (an SDP with one H.264 media
-// carrying the SPS and PPS of the IDR about to be sent), SETUP and RECORD.
-func (p *Pusher) connect() (*gortsplib.Client, *description.Media, *format.H264, error) {
-	desc, media, forma := h264desc.Session(p.sps, p.pps)
-	proto := p.proto
-	c := &gortsplib.Client{
-		Scheme:         p.u.Scheme,
-		Host:           p.u.Host,
-		Protocol:       &proto,
-		WriteQueueSize: writeQueueSize,
-		DialContext:    dialNoDelay,
-		OnTransportSwitch: func(err error) {
-			p.log.Debug("push transport switch", "error", err)
-		},
-		OnPacketsLost: func(lost uint64) {
-			p.log.Debug("push packets lost", "lost", lost)
-		},
-		OnDecodeError: func(err error) {
-			p.log.Debug("push decode error", "error", err)
-		},
-	}
-	if p.cfg.nagle {
-		c.DialContext = dialNagle
-	}
-	if err := c.Start(); err != nil {
-		return nil, nil, nil, err
-	}
-	// Close interrupts a dial or a request the remote does not answer.
-	stop := context.AfterFunc(p.ctx, c.Close)
-	defer stop()
-	fail := func(err error) (*gortsplib.Client, *description.Media, *format.H264, error) {
-		c.Close()
-		return nil, nil, nil, err
-	}
-	if _, err := c.Announce(p.u, desc); err != nil {
-		return fail(fmt.Errorf("announce: %w", err))
-	}
-	if err := c.SetupAll(p.u, desc.Medias); err != nil {
-		return fail(fmt.Errorf("setup: %w", err))
-	}
-	if _, err := c.Record(); err != nil {
-		return fail(fmt.Errorf("record: %w", err))
-	}
-	return c, media, forma, nil
+// connect connects with the protocol, announcing the SPS and PPS of the
+// IDR about to be sent. Closing the Pusher interrupts it.
+func (p *Pusher) connect() (link, error) {
+	ctx, cancel := context.WithTimeout(p.ctx, connectTimeout)
+	defer cancel()
+	return p.proto.connect(ctx, p.log, p.sps, p.pps)
 }
 
 // subscribe registers a sink, trying every PollInterval while the stream
@@ -512,13 +517,4 @@ func (s *subscription) sink(au [][]byte, pts time.Duration, capture time.Time) {
 func (s *subscription) close() {
 	s.muted.Store(true)
 	s.remove()
-}
-
-// randUint32 is a random RTP timestamp origin.
-func randUint32() (uint32, error) {
-	var b [4]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return 0, err
-	}
-	return binary.BigEndian.Uint32(b[:]), nil
 }
