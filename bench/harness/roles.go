@@ -28,10 +28,12 @@ import (
 // roles are the subcommands the harness runs in child processes.
 var roles = map[string]func(args []string) error{
 	"role-framecast": roleFramecast,
+	"role-pushcost":  rolePushCost,
 	"role-x264":      roleX264,
 	"role-gopub":     roleGoPublisher,
 	"role-ring":      roleRing,
 	"role-rtsp":      roleRTSP,
+	"role-hls":       roleHLS,
 }
 
 // roleRTSP is framecast's fan-out alone: internal/rtsp serving one GOP of

@@ -117,7 +117,7 @@ func newServeFlagSet(f *serveFlags) *flag.FlagSet {
 	fs.IntVar(&f.maxUnauthIP, "max-ingest-pending-per-ip", 8, "most such connections from one IP address (`n`); < 0 no limit")
 	fs.IntVar(&f.maxIngestMiB, "max-ingest-memory", 512, "most memory all ingest connections together hold for frames being received (`MiB`); < 0 no limit")
 	fs.IntVar(&f.maxProducer, "max-producers", 0, "most producers at once (`n`); 0 no limit")
-	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "serve the web page (streams, live previews), /api/v1 and /metrics at `address`; none to disable")
+	fs.StringVar(&f.http, "http", "127.0.0.1:8080", "serve the web page (streams, live previews), HLS at /PATH/index.m3u8, /api/v1 and /metrics at `address`; none to disable")
 	fs.BoolVar(&f.exitWithParent, "exit-with-parent", false, "shut down when the process that started framecast exits: when its parent process changes or, without --stdin, when standard input (a pipe the parent holds) reaches its end; for programs that run framecast as their child")
 	fs.StringVar(&f.config, "config", "", "read settings and streams from a YAML `file` (see framecast.example.yml); flags override it")
 	return fs

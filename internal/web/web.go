@@ -1,6 +1,7 @@
 // Package web serves framecast over HTTP: a page that lists every stream with
 // a live preview, a JSON API (/api/v1/streams, snapshots as JPEG), WebRTC
-// previews negotiated WHEP-style, and Prometheus metrics. It sits beside the
+// previews negotiated WHEP-style, HLS (/PATH/index.m3u8, package hls) and
+// Prometheus metrics. It sits beside the
 // RTSP fan-out in framecast's flow (source → convert → encode → fan-out): the
 // preview reuses each stream's encoded H.264 through Server.AddSink, so a
 // browser costs no second encode.
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/internal/hls"
 	"github.com/framecast/framecast/internal/listen"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,6 +70,9 @@ type Options struct {
 	MetricsCredentials []framecast.Credentials
 	// SnapshotTimeout bounds the wait for a stream's picture; 0 means 5 s.
 	SnapshotTimeout time.Duration
+	// HLS configures the HLS muxers (/PATH/index.m3u8): idle time, limits,
+	// segment and part durations. The zero value takes hls's defaults.
+	HLS hls.Config
 	// Logger receives the server's logs; nil means slog.Default().
 	Logger *slog.Logger
 }
@@ -82,6 +87,7 @@ type Server struct {
 	reg  *prometheus.Registry
 
 	rates *rates
+	hls   *hls.Server // HLS muxers, one per path watched over HLS
 
 	metricsCreds []credential  // MetricsCredentials, parsed
 	refused      refusedCounts // previews refused, by reason
@@ -145,8 +151,10 @@ func New(srv *framecast.Server, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("web: metrics: %w", err)
 	}
 	s.reg = reg
+	s.hls = s.newHLS(opts.HLS)
+	reg.MustRegister(hlsCollector{s})
 	s.rates = newRates()
-	s.mux = refuseAliases(s.routes())
+	s.mux = refuseAliases(s.withHLS(s.routes()))
 	s.wg.Add(1)
 	go s.sampleRates()
 	return s, nil
@@ -212,6 +220,8 @@ func (s *Server) Close() error {
 	}
 	s.mu.Unlock()
 	close(s.done)
+	// First, so that HLS requests waiting in a muxer are answered.
+	s.hls.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	for hs := range https {

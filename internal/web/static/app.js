@@ -1,14 +1,17 @@
 // framecast's page. Every second it reads /api/v1/streams and updates one
 // section per stream. Each section plays a WebRTC preview of its stream,
 // negotiated WHEP-style: one POST of the SDP offer, the answer back; the
-// preview is the stream's own H.264, not a second encode.
+// preview is the stream's own H.264, not a second encode. Where WebRTC is
+// not available (or the server has no preview slot left) and the browser
+// plays HLS itself (Safari), the section plays the stream's HLS playlist
+// instead: the same H.264, a second or so later.
 'use strict';
 
 const list = document.getElementById('streams');
 const empty = document.getElementById('empty');
 const offline = document.getElementById('offline');
 const template = document.getElementById('stream');
-const shown = new Map(); // path → {el, video, whep, pc, location, timer}
+const shown = new Map(); // path → {el, video, whep, hls, pc, location, timer}
 
 const RETRY_MS = 2000;
 const REFRESH_MS = 1000;
@@ -42,7 +45,10 @@ function add(s) {
   const el = template.content.firstElementChild.cloneNode(true);
   el.dataset.path = s.path;
   el.querySelector('.path').textContent = s.path;
-  const e = {el, video: el.querySelector('video'), whep: s.whep_url, pc: null, location: null, timer: null};
+  // Paths are letters, digits, "._~-" and slashes: nothing to escape.
+  const hls = s.path + '/index.m3u8';
+  const e = {el, video: el.querySelector('video'), whep: s.whep_url, hls, pc: null, location: null, timer: null};
+  el.querySelector('.hls').href = hls;
   const url = el.querySelector('.url');
   el.querySelector('.copy').addEventListener('click', () => {
     url.select();
@@ -94,9 +100,32 @@ function bytes(n) {
   return `${(n / 1e9).toFixed(2)} GB`;
 }
 
+// canPlayHLS says whether the browser plays HLS in a <video> by itself.
+function canPlayHLS(video) {
+  return video.canPlayType('application/vnd.apple.mpegurl') !== '';
+}
+
+// startHLS plays the stream's HLS playlist, for browsers without WebRTC.
+function startHLS(e, why) {
+  stop(e);
+  const caption = e.el.querySelector('.preview');
+  if (!canPlayHLS(e.video)) {
+    caption.textContent = `no preview: ${why}; open the HLS link in a player`;
+    return;
+  }
+  e.video.srcObject = null;
+  e.video.src = e.hls;
+  e.video.play().catch(() => {});
+  caption.textContent = 'live (HLS)';
+}
+
 async function start(e) {
   stop(e);
   const caption = e.el.querySelector('.preview');
+  if (typeof RTCPeerConnection === 'undefined') {
+    startHLS(e, 'this browser has no WebRTC');
+    return;
+  }
   const pc = new RTCPeerConnection();
   e.pc = pc;
   const tr = pc.addTransceiver('video', {direction: 'recvonly'});
@@ -120,6 +149,10 @@ async function start(e) {
     if ('jitterBufferTarget' in tr.receiver) tr.receiver.jitterBufferTarget = 0;
   } catch (err) {
     if (e.pc !== pc) return;
+    if (canPlayHLS(e.video)) {
+      startHLS(e, err.message);
+      return;
+    }
     caption.textContent = `no preview: ${err.message}`;
     retry(e);
   }
@@ -127,6 +160,11 @@ async function start(e) {
 
 function stop(e) {
   clearTimeout(e.timer);
+  if (e.video.getAttribute('src')) {
+    // Stop the HLS downloads: the server closes an unwatched session.
+    e.video.removeAttribute('src');
+    e.video.load();
+  }
   if (e.pc) e.pc.close();
   e.pc = null;
   if (e.location) fetch(e.location, {method: 'DELETE', keepalive: true}).catch(() => {});
