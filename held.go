@@ -16,6 +16,7 @@ type heldFrame struct {
 	mu      sync.Mutex
 	valid   bool
 	buf     []byte // the raw frame, in pf with stride (raw frames)
+	ext     []byte // instead of buf, the frame where it came, not copied: ingest_shm.go
 	pf      PixelFormat
 	stride  int
 	w, h    int
@@ -32,6 +33,7 @@ func (h *heldFrame) setRaw(pix []byte, pf PixelFormat, stride, w, hgt int) {
 	}
 	h.buf = h.buf[:len(pix)]
 	copy(h.buf, pix)
+	h.ext = nil
 	h.pf, h.stride, h.w, h.h, h.isImg, h.valid = pf, stride, w, hgt, false, true
 }
 
@@ -41,7 +43,7 @@ func (h *heldFrame) setI420(w, hgt int, fill func(*yuv.I420) error) {
 	if h.img == nil || h.img.Width != w || h.img.Height != hgt {
 		h.img = yuv.NewI420(w, hgt)
 	}
-	h.buf = nil
+	h.buf, h.ext = nil, nil
 	h.w, h.h, h.isImg = w, hgt, true
 	h.valid = fill(h.img) == nil
 }
@@ -57,10 +59,18 @@ func (h *heldFrame) convertTo(dst *yuv.I420) (pts time.Duration, capture time.Ti
 		cw, ch := (h.w+1)/2, (h.h+1)/2
 		copyPlane(dst.U, dst.StrideU, h.img.U, h.img.StrideU, cw, ch)
 		copyPlane(dst.V, dst.StrideV, h.img.V, h.img.StrideV, cw, ch)
-	} else if err := yuv.Convert(dst, h.buf, h.pf, h.stride); err != nil {
+	} else if err := yuv.Convert(dst, h.raw(), h.pf, h.stride); err != nil {
 		return 0, time.Time{}, false
 	}
 	return h.pts, h.capture, true
+}
+
+// raw is the raw frame held: ext when set, else buf.
+func (h *heldFrame) raw() []byte {
+	if h.ext != nil {
+		return h.ext
+	}
+	return h.buf
 }
 
 // loadHeld converts the held frame into the encoder's last picture (taking

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/ingest"
+	"github.com/framecast/framecast/internal/ingest/shm"
 	"github.com/framecast/framecast/internal/listen"
 )
 
@@ -279,11 +280,13 @@ func (s *Server) serveProducer(pc *producerConn) {
 	defer in.wg.Done()
 	// "producer connected" is logged once HELLO is accepted: before, the
 	// connection may be anyone's, and its lines are bounded (logFailure).
-	ss := &producerSession{pc: pc, r: ingest.NewReader(pc.c)}
+	ss := &producerSession{pc: pc}
+	ss.r = ingest.NewReader(ss.source())
 	ss.r.SetBudget(in.limits.budget)
 	ss.startHelloDeadline()
 	reason := ss.run()
 	ss.r.Release()
+	ss.closeShm() // nothing converts from the ring any more: unmap it
 	ss.closeStream()
 	pc.c.Close()
 	in.mu.Lock()
@@ -305,10 +308,16 @@ type producerSession struct {
 	path     string
 	st       *Stream
 	frames   uint64
-	refused  uint64 // messages refused with a non-fatal ERROR
-	timedOut bool   // the HELLO deadline passed
-	takeover bool   // HELLO's FlagTakeover: ingest_takeover.go
-	info     bool   // HELLO's FlagInfo: READY carries the RTSP URL
+	refused  uint64        // messages refused with a non-fatal ERROR
+	timedOut bool          // the HELLO deadline passed
+	takeover bool          // HELLO's FlagTakeover: ingest_takeover.go
+	info     bool          // HELLO's FlagInfo: READY carries the RTSP URL
+	format   ingest.Format // the format accepted last
+
+	// Shared memory (HELLO's FlagSharedMemory on a Unix socket): ingest_shm.go.
+	shared bool
+	fds    *shm.Reader // the Unix socket's bytes and descriptors
+	ring   *shmRing    // the ring of the current format, once RING came
 }
 
 // run reads and answers messages until the connection ends, and says why.
@@ -359,6 +368,10 @@ func (ss *producerSession) run() string {
 			e = ss.onFormat(m.Payload)
 		case ingest.TypeFrame:
 			e = ss.onFrame(&m)
+		case ingest.TypeRing:
+			e = ss.onRing(m.Payload)
+		case ingest.TypeSlot:
+			e = ss.onSlot(&m)
 		case ingest.TypeBye:
 			return "BYE"
 		default:
@@ -454,6 +467,7 @@ func (ss *producerSession) onHello(flags uint8, payload []byte) *ingest.Error {
 	// FORMAT: ingest_takeover.go.
 	ss.takeover = flags&ingest.FlagTakeover != 0
 	ss.info = flags&ingest.FlagInfo != 0
+	ss.shared = flags&ingest.FlagSharedMemory != 0 && ss.fds != nil
 	if ss.takeover {
 		if owner, ok := ss.canTakeOver(h.Path); !ok {
 			return &ingest.Error{Code: ingest.CodePathInUse, Fatal: true,
@@ -467,6 +481,9 @@ func (ss *producerSession) onHello(flags uint8, payload []byte) *ingest.Error {
 	}
 	ss.hello = true
 	ss.authenticated()
+	if ss.shared {
+		return ss.readyFlags(ingest.FlagReadyShared)
+	}
 	return ss.ready()
 }
 
@@ -475,12 +492,16 @@ func pathInUse(path, owner string) *ingest.Error {
 		Message: fmt.Sprintf("path %s already has a producer (from %s)", path, owner)}
 }
 
-func (ss *producerSession) ready() *ingest.Error {
+func (ss *producerSession) ready() *ingest.Error { return ss.readyFlags(0) }
+
+// readyFlags sends READY with flags in its header: FlagReadyShared in the
+// answer to a HELLO whose shared memory the server takes.
+func (ss *producerSession) readyFlags(flags uint8) *ingest.Error {
 	r := ingest.Ready{Version: ingest.Version, MaxFramePayload: ingest.MaxFramePayload}
 	if ss.info {
 		r.RTSPURL = ss.pc.s.rtspURL(ss.path, ss.pc.c.LocalAddr())
 	}
-	err := ss.pc.send(func(w *ingest.Writer) error { return w.WriteReady(&r) })
+	err := ss.pc.send(func(w *ingest.Writer) error { return w.WriteReadyFlags(&r, flags) })
 	if err != nil {
 		// The connection is broken: the next read says so.
 		ss.pc.c.Close()
@@ -495,6 +516,9 @@ func (ss *producerSession) onFormat(payload []byte) *ingest.Error {
 	}
 	s := ss.pc.s
 	ff := formatFromIngest(f)
+	// Slots are sized for a format: a new one needs a new RING. The ring
+	// goes first, so that the stream copies out a frame it keeps there.
+	ss.closeRing()
 	if ss.st == nil {
 		st, err := ss.publish(ff)
 		switch {
@@ -517,15 +541,22 @@ func (ss *producerSession) onFormat(payload []byte) *ingest.Error {
 	}
 	// f passed Unmarshal's validation, which SetFormat repeats.
 	ss.r.SetFormat(f)
+	ss.format = f
 	return ss.ready()
 }
 
 func (ss *producerSession) onFrame(m *ingest.Message) *ingest.Error {
+	return ss.writeFrame(m.Payload, m.Timestamp, m.HasTimestamp())
+}
+
+// writeFrame writes pixels to the stream: WriteFrame converts them before
+// it returns and keeps no reference to pix.
+func (ss *producerSession) writeFrame(pix []byte, ts time.Duration, hasTS bool) *ingest.Error {
 	var err error
-	if m.HasTimestamp() {
-		err = ss.st.WriteFrameAt(m.Payload, m.Timestamp)
+	if hasTS {
+		err = ss.st.WriteFrameAt(pix, ts)
 	} else {
-		err = ss.st.WriteFrame(m.Payload)
+		err = ss.st.WriteFrame(pix)
 	}
 	if err == nil {
 		ss.frames++

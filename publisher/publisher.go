@@ -9,8 +9,11 @@
 //	err = pub.Close()
 //
 // Pixels are sent straight from the caller's slice with one writev per
-// frame: no copy, no allocation. The package is pure Go and does not link
-// the server: it builds with CGO_ENABLED=0.
+// frame: no copy, no allocation. On a Unix socket, WithSharedMemory sends
+// them through a ring of shared memory instead: Frame returns the next free
+// slot to draw into and Commit hands it to the server, so the pixels never
+// cross the socket (WriteFrame copies once into a slot). The package is
+// pure Go and does not link the server: it builds with CGO_ENABLED=0.
 package publisher
 
 import (
@@ -25,6 +28,7 @@ import (
 	"time"
 
 	"github.com/framecast/framecast/internal/ingest"
+	"github.com/framecast/framecast/internal/ingest/shm"
 )
 
 // Code is an error code of the ingest protocol; its String is the spec's
@@ -47,6 +51,7 @@ const (
 	CodeTooManyProducers   = ingest.CodeTooManyProducers   // the server has its maximum number of producers
 	CodeServerBusy         = ingest.CodeServerBusy         // the server is at a limit against abuse; try again later
 	CodeReplaced           = ingest.CodeReplaced           // another producer took the path over (WithTakeover)
+	CodeBadRing            = ingest.CodeBadRing            // the server could not map the shared-memory ring
 )
 
 // Error is an error the server reported. When Fatal, the server has closed
@@ -86,6 +91,7 @@ type Option func(*config)
 type config struct {
 	token    string
 	takeover bool
+	shm      *SharedMemory
 }
 
 // WithToken sends token in the HELLO, for a server that requires one to
@@ -114,6 +120,13 @@ type Publisher struct {
 	r    *ingest.Reader // owned by Dial, then by readLoop
 	done chan struct{}  // closed when readLoop ends
 	bye  atomic.Bool    // BYE sent: the end of the connection is expected
+
+	// Shared memory (WithSharedMemory): shm.go.
+	sm     *SharedMemory
+	shared bool                 // the server took shared memory at HELLO
+	ring   atomic.Pointer[ring] // the ring of the format in force; readLoop frees its slots
+	cur    int                  // the slot Frame returned and Commit has not sent, or -1
+	buf    []byte               // without shared memory: what Frame returns
 
 	hasNews  atomic.Bool // pending or fatal is set: check under mu
 	mu       sync.Mutex
@@ -155,17 +168,36 @@ func Dial(ctx context.Context, address, path string, f Format, opts ...Option) (
 	if cfg.takeover {
 		hello.Flags |= ingest.FlagTakeover
 	}
-	p, err := dial(ctx, network, addr, address, &hello, &wf, f)
-	var e *Error
-	if errors.As(err, &e) && e.Code == CodeMalformed && strings.Contains(e.Message, "unknown flags") && !cfg.takeover {
+	if cfg.shm != nil {
+		if err := cfg.shm.check(network); err != nil {
+			return nil, err
+		}
+		if network == "unix" && shm.Supported {
+			hello.Flags |= ingest.FlagSharedMemory
+		}
+	}
+	p, err := dial(ctx, network, addr, address, &hello, &wf, f, cfg.shm)
+	unknownFlags := func() bool {
+		var e *Error
+		return errors.As(err, &e) && e.Code == CodeMalformed && strings.Contains(e.Message, "unknown flags")
+	}
+	if unknownFlags() && hello.Flags&ingest.FlagSharedMemory != 0 {
+		// A server older than shared memory.
+		if cfg.shm.Required {
+			return nil, errNoSharedMemory(address, "the server is too old for it")
+		}
+		hello.Flags &^= ingest.FlagSharedMemory
+		p, err = dial(ctx, network, addr, address, &hello, &wf, f, cfg.shm)
+	}
+	if unknownFlags() && !cfg.takeover {
 		// A server older than HELLO's flags: it has no URL to tell.
 		hello.Flags = 0
-		p, err = dial(ctx, network, addr, address, &hello, &wf, f)
+		p, err = dial(ctx, network, addr, address, &hello, &wf, f, cfg.shm)
 	}
 	return p, err
 }
 
-func dial(ctx context.Context, network, addr, address string, hello *ingest.Hello, wf *ingest.Format, f Format) (*Publisher, error) {
+func dial(ctx context.Context, network, addr, address string, hello *ingest.Hello, wf *ingest.Format, f Format, sm *SharedMemory) (*Publisher, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, network, addr)
 	if err != nil {
@@ -173,15 +205,19 @@ func dial(ctx context.Context, network, addr, address string, hello *ingest.Hell
 	}
 	p := &Publisher{
 		conn: conn, path: hello.Path, w: ingest.NewWriter(conn), r: ingest.NewReader(conn), f: f,
-		done: make(chan struct{}), answers: make(chan error, 1),
+		done: make(chan struct{}), answers: make(chan error, 1), sm: sm, cur: -1,
 	}
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	err = p.handshake(hello, wf)
 	if !stop() {
 		err = fmt.Errorf("publisher: handshake with %s: %w", address, ctx.Err())
 	}
+	if err == nil && sm != nil && sm.Required && p.ring.Load() == nil {
+		err = errNoSharedMemory(address, "the server did not take it")
+	}
 	if err != nil {
 		conn.Close()
+		p.closeRing()
 		return nil, err
 	}
 	conn.SetDeadline(time.Time{})
@@ -256,7 +292,16 @@ func (p *Publisher) handshake(h *ingest.Hello, f *ingest.Format) error {
 	if err := p.w.WriteFormat(f); err != nil {
 		return fmt.Errorf("publisher: send FORMAT: %w", err)
 	}
-	return p.readAnswer("FORMAT")
+	if err := p.readAnswer("FORMAT"); err != nil {
+		return err
+	}
+	if !p.shared {
+		return nil
+	}
+	if err := p.sendRing(p.f); err != nil {
+		return err
+	}
+	return p.readAnswer("RING")
 }
 
 // readAnswer reads the server's answer to a HELLO or FORMAT during Dial.
@@ -273,6 +318,9 @@ func (p *Publisher) readAnswer(what string) error {
 		}
 		if r.RTSPURL != "" {
 			p.rtspURL = r.RTSPURL
+		}
+		if what == "HELLO" && m.Header.Flags&ingest.FlagReadyShared != 0 {
+			p.shared = true
 		}
 		return nil
 	case ingest.TypeError:
@@ -306,6 +354,12 @@ func (p *Publisher) readLoop() {
 				return
 			}
 			p.answer(nil)
+		case ingest.TypeFree:
+			if err := p.onFree(m.Payload); err != nil {
+				p.setFatal(err)
+				p.conn.Close()
+				return
+			}
 		case ingest.TypeError:
 			var we ingest.Error
 			if err := we.Unmarshal(m.Payload); err != nil {
@@ -425,6 +479,15 @@ func (p *Publisher) write(pix []byte, ts time.Duration, hasTS bool) error {
 	if err := p.news(); err != nil {
 		return err
 	}
+	if rg := p.ring.Load(); rg != nil && len(pix) <= rg.slotSize {
+		slot, err := p.frame(rg)
+		if err != nil {
+			return err
+		}
+		// A frame of the wrong size goes too: the server says so.
+		copy(slot[:cap(slot)], pix)
+		return p.commit(len(pix), ts, hasTS)
+	}
 	if err := p.w.WriteFrame(pix, ts, hasTS); err != nil {
 		var e *ingest.Error
 		if errors.As(err, &e) {
@@ -467,6 +530,23 @@ func (p *Publisher) SetFormat(f Format) error {
 	if p.closed {
 		return ErrClosed
 	}
+	if err := p.await(func() error { return p.w.WriteFormat(&wf) }); err != nil {
+		return err
+	}
+	p.f, p.buf, p.cur = f, nil, -1
+	if !p.shared {
+		return nil
+	}
+	// The server has freed every slot and dropped the ring before this
+	// READY: the new format needs a new one.
+	p.closeRing()
+	return p.await(func() error { return p.sendRing(f) })
+}
+
+// await sends a message that the server answers with READY or ERROR (a
+// FORMAT, a RING) and waits for the answer, which readLoop receives.
+// Called with wmu held.
+func (p *Publisher) await(send func() error) error {
 	p.mu.Lock()
 	fatal := p.fatal
 	p.awaiting = fatal == nil
@@ -474,16 +554,13 @@ func (p *Publisher) SetFormat(f Format) error {
 	if fatal != nil {
 		return fatal
 	}
-	if err := p.w.WriteFormat(&wf); err != nil {
+	if err := send(); err != nil {
 		return p.writeFailed(err)
 	}
 	timer := time.NewTimer(answerTimeout)
 	defer timer.Stop()
 	select {
 	case err := <-p.answers:
-		if err == nil {
-			p.f = f
-		}
 		return err
 	case <-p.done:
 		select {
@@ -495,7 +572,7 @@ func (p *Publisher) SetFormat(f Format) error {
 		defer p.mu.Unlock()
 		return p.fatal
 	case <-timer.C:
-		p.setFatal(fmt.Errorf("publisher: no answer to FORMAT within %v", answerTimeout))
+		p.setFatal(fmt.Errorf("publisher: no answer within %v", answerTimeout))
 		p.conn.Close()
 		p.mu.Lock()
 		defer p.mu.Unlock()
@@ -531,6 +608,9 @@ func (p *Publisher) Close() error {
 	}
 	p.conn.Close()
 	<-p.done
+	p.wmu.Lock()
+	p.closeRing()
+	p.wmu.Unlock()
 	if err := p.news(); err != nil {
 		return err
 	}

@@ -111,3 +111,18 @@ func (r *Reader) WaitInput() error {
 	_, err := r.br.Peek(1)
 	return err
 }
+
+// ReserveRing takes n bytes for a shared-memory ring a connection maps,
+// held until ReleaseRing: a ring counts as a frame buffer that is never
+// idle. A ring beyond the limit is refused with a fatal server-busy error.
+func (b *Budget) ReserveRing(n int64) *Error {
+	if b.reserve(n) {
+		return nil
+	}
+	b.refused.Add(1)
+	return newError(CodeServerBusy, "ring of %d bytes refused: the server's memory for frames being received (%s) is in use; try again later",
+		n, mib(b.limit))
+}
+
+// ReleaseRing gives back the bytes of a ring ReserveRing took.
+func (b *Budget) ReleaseRing(n int64) { b.release(n) }

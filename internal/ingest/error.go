@@ -27,6 +27,7 @@ const (
 	CodeTooManyProducers   Code = 12 // the server has its maximum number of producers
 	CodeServerBusy         Code = 13 // a limit against abuse: connections not yet authenticated, or memory for frames
 	CodeReplaced           Code = 14 // another producer took the path over (HELLO's FlagTakeover)
+	CodeBadRing            Code = 15 // a RING the server cannot map: no descriptor, too small, not sealed
 )
 
 // Sentinel errors, one per code: errors.Is(err, ErrFrameSize) reports whether
@@ -46,6 +47,7 @@ var (
 	ErrTooManyProducers   = errors.New("too-many-producers")
 	ErrServerBusy         = errors.New("server-busy")
 	ErrReplaced           = errors.New("replaced")
+	ErrBadRing            = errors.New("bad-ring")
 )
 
 // ErrShortBuffer is returned by MarshalTo when the buffer is too short.
@@ -69,6 +71,7 @@ var codes = [...]struct {
 	CodeTooManyProducers:   {ErrTooManyProducers, true},
 	CodeServerBusy:         {ErrServerBusy, true},
 	CodeReplaced:           {ErrReplaced, true},
+	CodeBadRing:            {ErrBadRing, true},
 }
 
 func (c Code) known() bool { return c > 0 && int(c) < len(codes) }

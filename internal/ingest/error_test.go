@@ -30,6 +30,7 @@ func TestEveryCodeHasTheSpecsNameAndFatality(t *testing.T) {
 		{CodeTooManyProducers, 12, "too-many-producers", true, ErrTooManyProducers},
 		{CodeServerBusy, 13, "server-busy", true, ErrServerBusy},
 		{CodeReplaced, 14, "replaced", true, ErrReplaced},
+		{CodeBadRing, 15, "bad-ring", true, ErrBadRing},
 	} {
 		if uint16(tc.code) != tc.value || tc.code.String() != tc.name || tc.code.Fatal() != tc.fatal || tc.code.Err() != tc.sentinel {
 			t.Errorf("code %d: value %d name %q fatal %v sentinel %v, want %d %q %v %v", tc.value, uint16(tc.code),
@@ -40,7 +41,7 @@ func TestEveryCodeHasTheSpecsNameAndFatality(t *testing.T) {
 			t.Errorf("%v: errors.Is %v, Error() %q", tc.name, errors.Is(e, tc.sentinel), e.Error())
 		}
 	}
-	for _, c := range []Code{0, 15, 999} {
+	for _, c := range []Code{0, 16, 999} {
 		if !c.Fatal() || c.Err() != nil || !strings.HasPrefix(c.String(), "code ") {
 			t.Errorf("unknown code %d: fatal %v err %v name %q, want fatal, nil, \"code N\"", c, c.Fatal(), c.Err(), c.String())
 		}

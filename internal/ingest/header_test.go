@@ -45,7 +45,7 @@ func TestHeaderUnmarshalRefusesWhatBreaksTheLimits(t *testing.T) {
 		{"unknown type", []byte("GET / HT"), CodeMalformed, "unknown message type 0x47"},
 		{"type zero", []byte{0, 0, 0, 0, 0, 0, 0, 0}, CodeMalformed, "unknown message type 0x00"},
 		{"reserved", []byte{1, 0, 0, 1, 14, 0, 0, 0}, CodeMalformed, "HELLO header has reserved bytes 0001, want 0000"},
-		{"unknown HELLO flag", []byte{1, 7, 0, 0, 14, 0, 0, 0}, CodeMalformed, "HELLO has unknown flags 0x04"},
+		{"unknown HELLO flag", []byte{1, 15, 0, 0, 14, 0, 0, 0}, CodeMalformed, "HELLO has unknown flags 0x08"},
 		{"flags on FORMAT", []byte{2, 1, 0, 0, 26, 0, 0, 0}, CodeMalformed, "FORMAT has unknown flags 0x01"},
 		{"unknown FRAME flag", []byte{3, 3, 0, 0, 8, 0, 0, 0}, CodeMalformed, "FRAME has unknown flags 0x02"},
 		{"control too large", []byte{2, 0, 0, 0, 0x01, 0x00, 0x01, 0x00}, CodeMessageTooLarge, "FORMAT payload is 65537 bytes, more than the 65536 bytes allowed"},

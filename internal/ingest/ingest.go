@@ -38,15 +38,18 @@ const (
 // Type is a message type.
 type Type uint8
 
-// Message types. Producers send HELLO, FORMAT, FRAME and BYE; the server
-// sends READY and ERROR.
+// Message types. Producers send HELLO, FORMAT, FRAME, BYE, and with shared
+// memory RING and SLOT; the server sends READY, ERROR, and FREE.
 const (
 	TypeHello  Type = 0x01
 	TypeFormat Type = 0x02
 	TypeFrame  Type = 0x03
 	TypeBye    Type = 0x04
+	TypeRing   Type = 0x05 // shared memory: the ring's descriptor (shm.go)
+	TypeSlot   Type = 0x06 // shared memory: a slot holds a frame
 	TypeReady  Type = 0x81
 	TypeError  Type = 0x82
+	TypeFree   Type = 0x83 // shared memory: the server is done with a slot
 )
 
 // FlagTimestamp, in a FRAME's flags, says its timestamp is set.
@@ -63,7 +66,17 @@ const (
 	// carries the path's RTSP URL (Ready.RTSPURL): the server then sends
 	// that longer READY on this connection.
 	FlagInfo uint8 = 1 << 1
+	// FlagSharedMemory, in a HELLO's flags, asks to send frames through a
+	// ring of shared memory (RING, SLOT, FREE) instead of FRAMEs; the server
+	// answers with FlagReadyShared in its READY when it agrees, which it
+	// does on a Unix socket only.
+	FlagSharedMemory uint8 = 1 << 2
 )
+
+// FlagReadyShared, in the flags of the READY that answers a HELLO with
+// FlagSharedMemory, says the server takes frames through shared memory on
+// this connection.
+const FlagReadyShared uint8 = 1 << 0
 
 // String returns the message type's name as the spec writes it, e.g.
 // "HELLO", or "type 0x47" for an unknown type.
@@ -77,6 +90,12 @@ func (t Type) String() string {
 		return "FRAME"
 	case TypeBye:
 		return "BYE"
+	case TypeRing:
+		return "RING"
+	case TypeSlot:
+		return "SLOT"
+	case TypeFree:
+		return "FREE"
 	case TypeReady:
 		return "READY"
 	case TypeError:
@@ -90,10 +109,12 @@ func (t Type) known() bool { return t.String()[0] != 't' }
 // allowedFlags is the set of flag bits defined for t.
 func (t Type) allowedFlags() uint8 {
 	switch t {
-	case TypeFrame:
+	case TypeFrame, TypeSlot:
 		return FlagTimestamp
 	case TypeHello:
-		return FlagTakeover | FlagInfo
+		return FlagTakeover | FlagInfo | FlagSharedMemory
+	case TypeReady:
+		return FlagReadyShared
 	}
 	return 0
 }

@@ -31,9 +31,12 @@ HELLO = 0x01
 FORMAT = 0x02
 FRAME = 0x03
 BYE = 0x04
+RING = 0x05  # shared memory: the ring, its memfd passed with the message
+SLOT = 0x06  # shared memory: a slot holds a frame
 # Message types, server to producer.
 READY = 0x81
 ERROR = 0x82
+FREE = 0x83  # shared memory: the server is done with a slot
 
 # FRAME flags bit 0: the timestamp field holds the producer's timestamp.
 FLAG_TIMESTAMP = 0x01
@@ -41,6 +44,13 @@ FLAG_TIMESTAMP = 0x01
 # it; bit 1, the producer reads the long READY, which carries the RTSP URL.
 FLAG_TAKEOVER = 0x01
 FLAG_INFO = 0x02
+# HELLO flags bit 2: the producer would send frames through shared memory;
+# READY flags bit 0 (in the answer to that HELLO): the server takes them so.
+FLAG_SHARED_MEMORY = 0x04
+FLAG_READY_SHARED = 0x01
+# A ring's limits: slots, and bytes all slots together.
+MIN_SLOTS, MAX_SLOTS = 2, 64
+MAX_RING_SIZE = 1 << 30
 
 HEADER_SIZE = 8
 # The largest FRAME payload (timestamp included) and the largest payload of
@@ -56,6 +66,9 @@ _FORMAT_FIXED = struct.Struct("<BBIIIII")  # up to options_len, exclusive
 _READY = struct.Struct("<HI")
 _U16 = struct.Struct("<H")
 _ERROR = struct.Struct("<HBB")
+_RING = struct.Struct("<II")
+_SLOT = struct.Struct("<IIq")
+_U32 = struct.Struct("<I")
 
 # Pixel format codes by ffmpeg -pix_fmt name.
 PIXEL_FORMATS: Dict[str, int] = {
@@ -86,6 +99,7 @@ ERROR_NAMES: Dict[int, str] = {
     12: "too-many-producers",
     13: "server-busy",
     14: "replaced",
+    15: "bad-ring",
 }
 ERROR_CODES = {name: code for code, name in ERROR_NAMES.items()}
 
@@ -120,11 +134,29 @@ class FormatMessage(NamedTuple):
 
 
 class Ready(NamedTuple):
-    """A READY's fields; rtsp_url is None in the short form (no info flag)."""
+    """A READY's fields; rtsp_url is None in the short form (no info flag).
+
+    shared_memory is READY's flag 0x01: the server takes frames through
+    shared memory on this connection.
+    """
 
     version: int
     max_frame_payload: int
     rtsp_url: Optional[str] = None
+    shared_memory: bool = False
+
+
+class Ring(NamedTuple):
+    slots: int
+    slot_size: int
+
+
+class Slot(NamedTuple):
+    """A SLOT's fields; timestamp_ns is None when its flag is clear."""
+
+    index: int
+    length: int
+    timestamp_ns: Optional[int]
 
 
 def pixel_format_code(name: str) -> int:
@@ -429,30 +461,87 @@ def encode_bye() -> bytes:
 
 
 def encode_ready(
-    max_frame_payload: int = MAX_FRAME_PAYLOAD, version: int = VERSION, rtsp_url: Optional[str] = None
+    max_frame_payload: int = MAX_FRAME_PAYLOAD,
+    version: int = VERSION,
+    rtsp_url: Optional[str] = None,
+    shared_memory: bool = False,
 ) -> bytes:
     """Return a whole READY message (server to producer): the long form with rtsp_url."""
     payload = _READY.pack(version, max_frame_payload)
     if rtsp_url:
         url = rtsp_url.encode("utf-8")
         payload += _U16.pack(len(url)) + url
-    return encode_header(READY, len(payload)) + payload
+    return encode_header(READY, len(payload), FLAG_READY_SHARED if shared_memory else 0) + payload
 
 
-def decode_ready(payload: bytes) -> Ready:
-    """Parse a READY payload, short (6 bytes) or long (with the RTSP URL), into a Ready."""
+def decode_ready(payload: bytes, flags: int = 0) -> Ready:
+    """Parse a READY payload, short (6 bytes) or long (with the RTSP URL), into a Ready.
+
+    flags are the READY header's: FLAG_READY_SHARED sets shared_memory.
+    """
     n = len(payload)
+    shared = bool(flags & FLAG_READY_SHARED)
     if n < _READY.size or _READY.size < n < _READY.size + 3:
         raise ProtocolError("READY: payload is %d bytes, want 6, or 8 and a URL" % n)
     version, max_frame_payload = _READY.unpack_from(payload)
     if n == _READY.size:
-        return Ready(version, max_frame_payload)
+        return Ready(version, max_frame_payload, None, shared)
     (url_len,) = _U16.unpack_from(payload, _READY.size)
     if url_len == 0 or n != _READY.size + 2 + url_len:
         raise ProtocolError("READY: payload is %d bytes, want %d for a URL of %d bytes"
                             % (n, _READY.size + 2 + url_len, url_len))
     url = bytes(payload[_READY.size + 2 :]).decode("utf-8", "replace")
-    return Ready(version, max_frame_payload, url)
+    return Ready(version, max_frame_payload, url, shared)
+
+
+def encode_ring(slots: int, slot_size: int) -> bytes:
+    """Return a whole RING message: a ring of slots slots of slot_size bytes.
+
+    Its memfd goes with it (socket.send_fds), which is the caller's part.
+    """
+    if not MIN_SLOTS <= slots <= MAX_SLOTS:
+        raise ValueError("ring of %d slots: want %d to %d" % (slots, MIN_SLOTS, MAX_SLOTS))
+    if not 1 <= slot_size <= MAX_FRAME_PAYLOAD - 8:
+        raise ValueError("ring slots of %d bytes: want 1 to %d" % (slot_size, MAX_FRAME_PAYLOAD - 8))
+    if slots * slot_size > MAX_RING_SIZE:
+        raise ValueError("ring of %d slots of %d bytes is more than 1 GiB" % (slots, slot_size))
+    return encode_header(RING, _RING.size) + _RING.pack(slots, slot_size)
+
+
+def decode_ring(payload: bytes) -> Ring:
+    """Parse a RING payload into a Ring."""
+    if len(payload) != _RING.size:
+        raise ProtocolError("RING: payload is %d bytes, want %d" % (len(payload), _RING.size))
+    return Ring(*_RING.unpack(payload))
+
+
+def encode_slot(index: int, length: int, timestamp_ns: Optional[int] = None) -> bytes:
+    """Return a whole SLOT message: slot index holds a frame of length bytes.
+
+    timestamp_ns None clears the timestamp flag, as for FRAME.
+    """
+    flags = 0 if timestamp_ns is None else FLAG_TIMESTAMP
+    return encode_header(SLOT, _SLOT.size, flags) + _SLOT.pack(index, length, timestamp_ns or 0)
+
+
+def decode_slot(flags: int, payload: bytes) -> Slot:
+    """Parse a SLOT payload (and its header's flags) into a Slot."""
+    if len(payload) != _SLOT.size:
+        raise ProtocolError("SLOT: payload is %d bytes, want %d" % (len(payload), _SLOT.size))
+    index, length, ts = _SLOT.unpack(payload)
+    return Slot(index, length, ts if flags & FLAG_TIMESTAMP else None)
+
+
+def encode_free(index: int) -> bytes:
+    """Return a whole FREE message (server to producer)."""
+    return encode_header(FREE, _U32.size) + _U32.pack(index)
+
+
+def decode_free(payload: bytes) -> int:
+    """Parse a FREE payload: the slot freed."""
+    if len(payload) != _U32.size:
+        raise ProtocolError("FREE: payload is %d bytes, want %d" % (len(payload), _U32.size))
+    return _U32.unpack(payload)[0]
 
 
 def encode_error(code: int, message: str, fatal: Optional[bool] = None) -> bytes:

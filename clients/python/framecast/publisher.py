@@ -6,12 +6,13 @@ import collections
 import logging
 import select
 import socket
+import sys
 import time
 import urllib.parse
 from types import TracebackType
 from typing import Any, Callable, Deque, List, Optional, Sequence, Type, Union
 
-from . import frames, protocol
+from . import frames, protocol, shm
 from .errors import ConnectionLost, Error, ProtocolError, ServerError, Timeout
 
 log = logging.getLogger("framecast")
@@ -79,6 +80,17 @@ class Publisher:
                     frame intervals after the first (by timestamp_ns when
                     given), write sleeping until then. A producer that falls
                     behind is not made to catch up in a burst.
+    shared_memory -- on a unix:// address, send frames through a ring of
+                    shared memory (docs/ingest-protocol.md, "Shared memory"):
+                    write copies each frame once into a slot the server
+                    converts from, and frame()/commit() let the program draw
+                    straight into the slot, with no copy at all. True falls
+                    back to the socket without a word where shared memory
+                    cannot be had (TCP, not Linux, an older server);
+                    "require" raises instead. The property shared_memory
+                    says which is in use.
+    slots        -- the ring's number of slots (frames the server has not
+                    freed yet, plus the one being drawn), 4 by default
 
     After connecting, server_version is the protocol version the server
     speaks (1), max_frame_payload the largest FRAME it takes (bytes,
@@ -103,7 +115,20 @@ class Publisher:
         takeover: bool = False,
         reconnect: bool = False,
         realtime: bool = False,
+        shared_memory: Union[bool, str] = False,
+        slots: int = shm.DEFAULT_SLOTS,
     ) -> None:
+        if shared_memory not in (False, True, "require"):
+            raise ValueError("shared_memory %r: want False, True or \"require\"" % (shared_memory,))
+        if not protocol.MIN_SLOTS <= slots <= protocol.MAX_SLOTS:
+            raise ValueError("slots %r: want %d to %d" % (slots, protocol.MIN_SLOTS, protocol.MAX_SLOTS))
+        self._want_shm = shared_memory
+        self._slots = slots
+        if shared_memory == "require":
+            if not address.startswith("unix://"):
+                raise ValueError("shared_memory='require' needs a unix:// address, not %r" % (address,))
+            if not shm.supported():
+                raise ValueError("shared_memory='require': this system has no memfd_create or send_fds")
         self._flags = protocol.FLAG_INFO | (protocol.FLAG_TAKEOVER if takeover else 0)
         self._hello_token = token
         protocol.encode_hello(path, token)  # checks path and token first
@@ -157,6 +182,11 @@ class Publisher:
         if self._closed:
             return True
         return self._error is not None and not (self._reconnect and self._error.retryable)
+
+    @property
+    def shared_memory(self) -> bool:
+        """True while frames go through shared memory (a ring is mapped and the server took it)."""
+        return self._ring is not None and self.connected
 
     @property
     def connected(self) -> bool:
@@ -216,6 +246,78 @@ class Publisher:
             self._disconnected(e)
             self.frames_lost += 1
 
+    def frame(self) -> Any:
+        """Return a writable numpy array to draw the next frame into; commit() sends it.
+
+        With shared memory it is a view of a free slot of the ring, of the
+        format's shape ((height, width, 3) uint8 for bgr24, (height*3/2,
+        width) for yuv420p and nv12): draw into it, e.g.
+        cv2.resize(src, (w, h), dst=pub.frame()), and nothing is copied.
+        When every slot is the server's, frame waits (at most timeout) for
+        one. Without shared memory it is an array of the Publisher's, which
+        commit() sends as write does. Calling frame again before commit
+        returns the same array. The format is the one declared last (by
+        width and height given to the constructor, or by the last write).
+
+        The array is the server's once committed: draw into the one the next
+        frame() returns. It stays valid memory, but a new format or a new
+        connection maps a new ring.
+        """
+        if self._closed:
+            raise ValueError("frame() of a closed Publisher")
+        if self._cur is not None:
+            return self._cur_view
+        fmt = self._format or self._last_format or self._initial
+        if fmt is None:
+            raise ValueError("frame() before any format: give width and height to the Publisher, or write a frame first")
+        if self._sock is None and self._reconnect:
+            self._try_reconnect()
+        if self._ring is None or self._error is not None:
+            np = sys.modules.get("numpy")
+            if np is None:
+                import numpy as np
+            if self._own is None or self._own.shape != shm.shape_of(fmt):
+                self._own = np.zeros(shm.shape_of(fmt), dtype=np.uint8)
+            self._cur, self._cur_view = -1, self._own
+            return self._own
+        self._check_open()
+        self._collect()
+        self._raise_errors()
+        i = self._take_slot()
+        self._cur, self._cur_view = i, self._ring.view(i)
+        return self._cur_view
+
+    def commit(self, timestamp_ns: Optional[int] = None) -> None:
+        """Send the frame frame() returned, stamped as write stamps it.
+
+        Errors are write's; after a lost connection with reconnect=True the
+        frame is counted in frames_lost.
+        """
+        if self._cur is None:
+            raise ValueError("commit() without frame()")
+        i, view = self._cur, self._cur_view
+        self._cur = self._cur_view = None
+        if i < 0 or self._ring is None:
+            self.write(view, timestamp_ns)
+            return
+        if timestamp_ns is not None:
+            timestamp_ns = int(timestamp_ns)
+        if self._sock is None or self._error is not None:
+            if self._reconnect and (self._error is None or self._error.retryable):
+                self.frames_lost += 1  # lost with the connection; frame() reconnects
+                return
+            self._check_open()
+        if self._realtime:
+            self._pace(timestamp_ns)
+        try:
+            self._server_has.add(i)
+            self._send([protocol.encode_slot(i, self._ring.frame_size, timestamp_ns)])
+        except Error as e:
+            if not self._reconnect or e is not self._error or not e.retryable:
+                raise
+            self._disconnected(e)
+            self.frames_lost += 1
+
     def close(self) -> None:
         """Say BYE, wait for the server to close the connection, and close it.
 
@@ -236,6 +338,7 @@ class Publisher:
                 self._drain(self._timeout)
         finally:
             self._sock.close()
+            self._close_ring()
         if self._reconnect and self._error is not None and self._error.retryable:
             self._error_raised = True  # a lost connection is no error at close
         self._raise_errors()
@@ -266,6 +369,16 @@ class Publisher:
 
     def _reset(self) -> None:
         """Forget the state of the last connection."""
+        if getattr(self, "_ring", None) is not None:
+            self._close_ring()
+        self._ring: Optional[shm.Ring] = None  # the ring of the format in force
+        self._shm_ok = False  # the server took shared memory at HELLO
+        self._free: Deque[int] = collections.deque()  # slots the producer may fill
+        self._server_has: set = set()  # slots committed and not yet freed
+        self._cur: Optional[int] = None  # the slot frame() returned (-1: our own array)
+        self._cur_view: Any = None
+        if not hasattr(self, "_own"):
+            self._own: Any = None
         self._format: Optional[frames.Format] = None  # the format the server accepted last
         self._rx = protocol.Decoder()
         self._inbox: Deque[Union[protocol.Ready, ServerError]] = collections.deque()
@@ -276,10 +389,27 @@ class Publisher:
 
     def _open(self, timeout: float) -> None:
         """Connect, say HELLO and declare the format known, or raise."""
+        flags = self._flags
+        if self._want_shm and self.address.startswith("unix://") and shm.supported():
+            flags |= protocol.FLAG_SHARED_MEMORY
         try:
-            self._handshake(timeout, self._flags)
+            self._handshake(timeout, flags)
         except ServerError as e:
-            if not (e.name == "malformed" and "unknown flags" in str(e) and not self._takeover):
+            if not (e.name == "malformed" and "unknown flags" in str(e)):
+                raise
+            if flags & protocol.FLAG_SHARED_MEMORY:
+                # A server older than shared memory.
+                if self._want_shm == "require":
+                    raise ServerError(e.code, e.name, True,
+                                      "shared_memory='require': the server at %s is too old for shared memory (%s)"
+                                      % (self.address, e)) from e
+                try:
+                    self._handshake(timeout, flags & ~protocol.FLAG_SHARED_MEMORY)
+                    return
+                except ServerError as e2:
+                    if not (e2.name == "malformed" and "unknown flags" in str(e2)):
+                        raise
+            if self._takeover:
                 raise
             # A server older than HELLO's flags: it cannot tell the URL.
             self._handshake(timeout, 0)
@@ -294,6 +424,11 @@ class Publisher:
             self.server_version, self.max_frame_payload = ready.version, ready.max_frame_payload
             if ready.rtsp_url:
                 self.rtsp_url = ready.rtsp_url
+            self._shm_ok = ready.shared_memory and bool(flags & protocol.FLAG_SHARED_MEMORY)
+            if self._want_shm == "require" and not self._shm_ok:
+                raise ServerError(protocol.ERROR_CODES["bad-ring"], "bad-ring", True,
+                                  "shared_memory='require': the server at %s does not take shared memory"
+                                  % self.address)
             fmt = self._last_format or self._initial
             if fmt is not None:
                 self._declare(fmt)
@@ -389,7 +524,9 @@ class Publisher:
         try:
             for m in self._rx.feed(data):
                 if m.type == protocol.READY:
-                    self._inbox.append(protocol.decode_ready(m.payload))
+                    self._inbox.append(protocol.decode_ready(m.payload, m.flags))
+                elif m.type == protocol.FREE:
+                    self._on_free(protocol.decode_free(m.payload))
                 elif m.type == protocol.ERROR:
                     self._inbox.append(protocol.decode_error(m.payload))
                 else:
@@ -469,6 +606,13 @@ class Publisher:
         self._raise_errors()
         if fmt != self._format:
             self._declare(fmt)
+        ring = self._ring
+        if ring is not None and buf.nbytes <= ring.slot_size:
+            i = self._take_slot()
+            ring.write(i, buf)  # the one copy
+            self._server_has.add(i)
+            self._send([protocol.encode_slot(i, buf.nbytes, timestamp_ns)])
+            return
         self._send([protocol.encode_frame_header(buf.nbytes, timestamp_ns), buf])
 
     def _declare(self, fmt: frames.Format) -> None:
@@ -478,6 +622,56 @@ class Publisher:
         self._send([msg])
         self._await_ready("FORMAT")
         self._format = self._last_format = fmt
+        if self._shm_ok:
+            # The server freed every slot and dropped the ring before this
+            # READY: a new format has a new ring.
+            self._close_ring()
+            ring = shm.Ring(fmt, self._slots)
+            self._ring = ring
+            self._free = collections.deque(range(self._slots))
+            assert self._sock is not None
+            try:
+                ring.send(self._sock)
+            except OSError as e:
+                self._fail(_lost(self.address, e))
+                self._raise_errors(e)
+            self._await_ready("RING")
+
+    # Shared memory.
+
+    def _close_ring(self) -> None:
+        if self._ring is not None:
+            self._ring.close()
+            self._ring = None
+        self._free.clear()
+        self._server_has.clear()
+        self._cur = self._cur_view = None
+
+    def _on_free(self, index: int) -> None:
+        if index not in self._server_has:
+            raise ProtocolError("the server freed slot %d, which it did not hold" % index)
+        self._server_has.discard(index)
+        self._free.append(index)
+
+    def _take_slot(self) -> int:
+        """Return a free slot, waiting (at most timeout) for the server to free one."""
+        while not self._free:
+            if self._eof:
+                self._handle_inbox()
+            elif self._error is None:
+                try:
+                    self._recv()
+                except socket.timeout as e:
+                    self._fail(Timeout("framecast %s: the server freed no slot within %g s"
+                                       % (self.address, self._timeout)))
+                    self._raise_errors(e)
+                except OSError as e:
+                    self._fail(_lost(self.address, e))
+                    self._raise_errors(e)
+                self._handle_inbox()
+            if self._error is not None:
+                self._check_open()
+        return self._free.popleft()
 
     def _send(self, bufs: Sequence[Buffer]) -> None:
         assert self._sock is not None

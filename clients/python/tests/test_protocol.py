@@ -20,6 +20,14 @@ SPEC_BYE = "04 00 0000 00000000"
 # (its URL, "rtsp://127.0.0.1:8554/cam", follows as text).
 SPEC_HELLO_FLAGS = "01 03 0000 0e000000  46435354 0100 0400 2f63616d 0000"
 SPEC_READY_URL = "81 00 0000 21000000  0100 00000010 1900"
+# The spec's shared-memory example: HELLO with info and shared memory, the
+# READY that takes it, a RING of 4 slots of 921600 bytes, SLOT 0 at
+# 33333333 ns, and its FREE.
+SPEC_HELLO_SHM = "01 06 0000 0e000000  46435354 0100 0400 2f63616d 0000"
+SPEC_READY_SHM = "81 01 0000 21000000  0100 00000010 1900"
+SPEC_RING = "05 00 0000 08000000  04000000 00100e00"
+SPEC_SLOT = "06 01 0000 10000000  00000000 00100e00 55a0fc0100000000"
+SPEC_FREE = "83 00 0000 04000000  00000000"
 
 SPEC_PATH = os.path.join(
     os.path.dirname(__file__), os.pardir, os.pardir, os.pardir, "docs", "ingest-protocol.md"
@@ -65,6 +73,32 @@ class SpecExampleTest(unittest.TestCase):
     def test_bye(self):
         self.assertEqual(protocol.encode_bye(), unhex(SPEC_BYE))
 
+    def test_shared_memory(self):
+        url = "rtsp://127.0.0.1:8554/cam"
+        self.assertEqual(protocol.encode_hello("/cam", flags=protocol.FLAG_INFO | protocol.FLAG_SHARED_MEMORY),
+                         unhex(SPEC_HELLO_SHM))
+        ready = protocol.encode_ready(rtsp_url=url, shared_memory=True)
+        self.assertEqual(ready, unhex(SPEC_READY_SHM) + url.encode())
+        h = protocol.decode_header(ready)
+        self.assertEqual(protocol.decode_ready(ready[8:], h.flags), protocol.Ready(1, 268435456, url, True))
+        self.assertFalse(protocol.decode_ready(ready[8:]).shared_memory)
+        self.assertEqual(protocol.encode_ring(4, 921600), unhex(SPEC_RING))
+        self.assertEqual(protocol.decode_ring(unhex(SPEC_RING)[8:]), protocol.Ring(4, 921600))
+        self.assertEqual(protocol.encode_slot(0, 921600, 33333333), unhex(SPEC_SLOT))
+        self.assertEqual(protocol.decode_slot(1, unhex(SPEC_SLOT)[8:]), protocol.Slot(0, 921600, 33333333))
+        self.assertEqual(protocol.decode_slot(0, unhex(SPEC_SLOT)[8:]).timestamp_ns, None)
+        self.assertEqual(protocol.encode_slot(3, 10)[:2], bytes([protocol.SLOT, 0]))
+        self.assertEqual(protocol.encode_free(0), unhex(SPEC_FREE))
+        self.assertEqual(protocol.decode_free(unhex(SPEC_FREE)[8:]), 0)
+        for bad in [lambda: protocol.decode_ring(b"\0" * 7), lambda: protocol.decode_slot(0, b"\0" * 15),
+                    lambda: protocol.decode_free(b"\0" * 5)]:
+            with self.assertRaises(ProtocolError):
+                bad()
+        for slots, size, want in [(1, 10, "ring of 1 slots: want 2 to 64"), (65, 10, "ring of 65 slots"),
+                                  (4, 0, "ring slots of 0 bytes"), (5, 268435448, "more than 1 GiB")]:
+            with self.subTest(slots=slots, size=size), self.assertRaisesRegex(ValueError, want):
+                protocol.encode_ring(slots, size)
+
     def test_spec_document_still_shows_these_bytes(self):
         """The hex above is the spec's: fail if one of them changes alone."""
         if not os.path.exists(SPEC_PATH):
@@ -83,7 +117,8 @@ class SpecExampleTest(unittest.TestCase):
                 words.append(word)
             lines.add(" ".join(words))
         for want in [SPEC_HELLO, SPEC_READY, SPEC_FORMAT, SPEC_FRAME_HEADER, SPEC_BYE,
-                     SPEC_HELLO_FLAGS, SPEC_READY_URL]:
+                     SPEC_HELLO_FLAGS, SPEC_READY_URL, SPEC_HELLO_SHM, SPEC_READY_SHM, SPEC_RING,
+                     SPEC_SLOT, SPEC_FREE]:
             self.assertIn(" ".join(want.split()), lines)
 
 
@@ -201,7 +236,8 @@ class DecodeTest(unittest.TestCase):
         self.assertEqual(str(err), "frame is 1000 bytes, want 921600 for bgr24 640x480")
         names = ["bad-hello", "unsupported-version", "malformed", "message-too-large",
                  "path-in-use", "unauthorized", "bad-format", "no-format", "frame-size",
-                 "shutting-down", "internal", "too-many-producers", "server-busy", "replaced"]
+                 "shutting-down", "internal", "too-many-producers", "server-busy", "replaced",
+                 "bad-ring"]
         for code, name in enumerate(names, 1):
             with self.subTest(code=code):
                 err = protocol.decode_error(protocol.encode_error(code, "x")[8:])
