@@ -46,9 +46,9 @@ func dialShared(t testing.TB, address, path string, f framecast.Format, o publis
 	return pub
 }
 
-// checkShmInOrder reads 60 decoded frames: their numbers rise with none
-// missing but those the stream counted as dropped.
-func checkShmInOrder(t *testing.T, srv *framecast.Server, dec *testkit.Frames, w, h int) {
+// checkRisingFrames reads 60 decoded frames, their numbers read by number:
+// they rise with none missing but those the stream counted as dropped.
+func checkRisingFrames(t *testing.T, srv *framecast.Server, dec *testkit.Frames, w, h int, number func(frame []byte, w, h int) uint32) {
 	t.Helper()
 	dropped := func() uint64 {
 		var d uint64
@@ -57,10 +57,10 @@ func checkShmInOrder(t *testing.T, srv *framecast.Server, dec *testkit.Frames, w
 		}
 		return d
 	}
-	first := numberOf(dec.Next(t, 10*time.Second), w, h)
+	first := number(dec.Next(t, 10*time.Second), w, h)
 	dropped0 := dropped()
 	for prev := first; prev < first+59; {
-		n := numberOf(dec.Next(t, 5*time.Second), w, h)
+		n := number(dec.Next(t, 5*time.Second), w, h)
 		if n == prev {
 			continue // the last picture again, as an IDR for a joining viewer
 		}
@@ -85,7 +85,7 @@ func TestIngestSharedMemoryFramesDecodeInOrder(t *testing.T) {
 		t.Errorf("FrameMemory = %d while a ring of 4 frames of %d bytes is mapped", st.FrameMemory, w*h*3)
 	}
 	push(t, pub, 30, 0, stampedBGR(w, h))
-	checkShmInOrder(t, srv, testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h), w, h)
+	checkRisingFrames(t, srv, testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h), w, h, numberOf)
 }
 
 // TestIngestSharedMemoryFrameAndCommitDrawInPlace draws each frame straight
@@ -135,7 +135,7 @@ func TestIngestSharedMemoryFrameAndCommitDrawInPlace(t *testing.T) {
 			t.Errorf("Frame/Commit: %v", err)
 		}
 	}()
-	checkShmInOrder(t, srv, testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h), w, h)
+	checkRisingFrames(t, srv, testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h), w, h, numberOf)
 }
 
 // TestIngestSharedMemoryNewFormatMapsANewRing: SetFormat makes a new ring
@@ -163,7 +163,7 @@ func TestIngestSharedMemoryNewFormatMapsANewRing(t *testing.T) {
 	if err := pub.WriteFrame(make([]byte, 64*48)); err != nil {
 		t.Fatal(err)
 	}
-	shmWaitFor(t, 5*time.Second, "6 frames in and 1 refused", func() bool {
+	waitFor(t, 5*time.Second, "6 frames in and 1 refused", func() bool {
 		s := srv.Streams()[0].Stats
 		return s.FramesIn == 6 && s.Refused == 1
 	})
@@ -172,7 +172,7 @@ func TestIngestSharedMemoryNewFormatMapsANewRing(t *testing.T) {
 	if !errors.As(err, &e) || e.Code != publisher.CodeFrameSize || !strings.Contains(e.Message, "want 12288 for gray 128x96") {
 		t.Errorf("Close = %v, want the frame-size error of the small frame", err)
 	}
-	shmWaitFor(t, 5*time.Second, "the ring given back", func() bool { return srv.IngestStats().FrameMemory == 0 })
+	waitFor(t, 5*time.Second, "the ring given back", func() bool { return srv.IngestStats().FrameMemory == 0 })
 }
 
 // TestIngestSharedMemoryFallsBackOverTCP: over TCP the server says no, the
@@ -197,7 +197,7 @@ func TestIngestSharedMemoryFallsBackOverTCP(t *testing.T) {
 	if err := pub.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	shmWaitFor(t, 5*time.Second, "4 frames over the socket", func() bool { return srv.Streams()[0].Stats.FramesIn == 4 })
+	waitFor(t, 5*time.Second, "4 frames over the socket", func() bool { return srv.Streams()[0].Stats.FramesIn == 4 })
 
 	_, err = publisher.Dial(context.Background(), addr, "/other", publisherFormat(f),
 		publisher.WithSharedMemory(publisher.SharedMemory{Required: true}))
@@ -356,7 +356,7 @@ func TestIngestSharedMemoryViewerGetsTheLastPictureFromTheRing(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		shmWaitFor(t, 5*time.Second, "the frames in", func() bool { return srv.Streams()[0].Stats.FramesIn == uint64(to+1) })
+		waitFor(t, 5*time.Second, "the frames in", func() bool { return srv.Streams()[0].Stats.FramesIn == uint64(to+1) })
 	}
 	write(0, 9)
 	dec := testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h)
@@ -364,12 +364,12 @@ func TestIngestSharedMemoryViewerGetsTheLastPictureFromTheRing(t *testing.T) {
 		t.Errorf("a viewer of the paused producer got frame %d, want 9", n)
 	}
 	dec.Stop()
-	shmWaitFor(t, 10*time.Second, "the viewer gone", func() bool { return len(srv.Streams()[0].Viewers) == 0 })
+	waitFor(t, 10*time.Second, "the viewer gone", func() bool { return len(srv.Streams()[0].Viewers) == 0 })
 	write(10, 19)
 	if err := pub.Close(); err != nil {
 		t.Fatal(err)
 	}
-	shmWaitFor(t, 5*time.Second, "the producer gone", func() bool { return srv.Streams()[0].Producer == "" })
+	waitFor(t, 5*time.Second, "the producer gone", func() bool { return srv.Streams()[0].Producer == "" })
 	dec = testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h)
 	if n := numberOf(dec.Next(t, 10*time.Second), w, h); n != 19 {
 		t.Errorf("a viewer after the producer left got frame %d, want 19", n)
@@ -479,7 +479,7 @@ func TestIngestSharedMemoryBrokenProducerGetsAClearError(t *testing.T) {
 			sc.closedByServer(t)
 		})
 	}
-	shmWaitFor(t, 5*time.Second, "every ring given back", func() bool { return srv.IngestStats().FrameMemory == 0 })
+	waitFor(t, 5*time.Second, "every ring given back", func() bool { return srv.IngestStats().FrameMemory == 0 })
 	// A wrong length for the format is the non-fatal frame-size, as a FRAME's.
 	sc := dialShm(t, addr, "/size", gray64x48)
 	sc.newRing(t, ingest.Ring{Slots: 2, SlotSize: frame})
@@ -511,17 +511,5 @@ func TestIngestSharedMemoryRingCountsAgainstTheMemoryLimit(t *testing.T) {
 		t.Errorf("FrameMemory = %d with a ring of 2 slots mapped, want %d", got, 2*921600)
 	}
 	pub.Close()
-	shmWaitFor(t, 5*time.Second, "the ring given back", func() bool { return srv.IngestStats().FrameMemory == 0 })
-}
-
-// shmWaitFor polls cond every 10 ms until it holds.
-func shmWaitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, timeout)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	waitFor(t, 5*time.Second, "the ring given back", func() bool { return srv.IngestStats().FrameMemory == 0 })
 }
