@@ -3,7 +3,9 @@ package push
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"time"
 
@@ -137,6 +139,36 @@ func (l *srtLink) close() {
 	l.linger()
 	l.conn.Close()
 	<-l.done
+	if errors.Is(l.readErr, io.EOF) {
+		// read saw the closed connection, not the dialer's goroutine.
+		go reapDialer(l.conn)
+	}
+}
+
+// srtReapMax bounds how long reapDialer waits: once its socket is closed,
+// the dialer's goroutine gets there at once, or within its 3 s read
+// deadline.
+const srtReapMax = 4 * time.Second
+
+// reapDialer collects the last word of gosrt's dialer. Its goroutine that
+// reads the UDP socket (gosrt v0.9.0, dial.go) ends by sending why on an
+// unbuffered channel that only Read, Write (both without waiting) and
+// Close (once, without waiting) receive from; when that goroutine is late
+// (a loaded machine), Close has already looked and it would wait forever.
+// Read on the closed connection says io.EOF until it receives that error;
+// reapDialer asks every 10 ms, for at most srtReapMax. It runs after
+// close has returned, and alone uses the closed connection.
+func reapDialer(c srt.Conn) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	deadline := time.Now().Add(srtReapMax)
+	var b [1]byte
+	for time.Now().Before(deadline) {
+		if _, err := c.Read(b[:]); err != nil && !errors.Is(err, io.EOF) {
+			return
+		}
+		<-tick.C
+	}
 }
 
 func (l *srtLink) linger() {
