@@ -88,13 +88,14 @@ func (s *Server) PushWith(path, url string, cfg PushConfig) (*PushTarget, error)
 	}
 	t := &PushTarget{srv: s, path: path}
 	p, err := push.New(push.Config{
-		URL:        url,
-		Transport:  cfg.Transport,
-		Subscribe:  t.subscribe,
-		QueueSize:  cfg.QueueSize,
-		MinBackoff: cfg.MinBackoff,
-		MaxBackoff: cfg.MaxBackoff,
-		Logger:     s.log.With("path", path),
+		URL:         url,
+		Transport:   cfg.Transport,
+		Subscribe:   t.subscribe,
+		QueueSize:   cfg.QueueSize,
+		MinBackoff:  cfg.MinBackoff,
+		MaxBackoff:  cfg.MaxBackoff,
+		SilentAudio: s.PathAudio(path) == AudioSilent,
+		Logger:      s.log.With("path", path),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("push %s: %w", path, err)

@@ -63,6 +63,9 @@ type Config struct {
 	// PollInterval is how often Subscribe is tried while the stream is not
 	// published; 0 means 250 ms.
 	PollInterval time.Duration
+	// SilentAudio adds a silent AAC-LC audio track (48 kHz stereo, package
+	// silence) timed by the video: YouTube refuses a stream without audio.
+	SilentAudio bool
 	// Logger receives one line per connection, failure and disconnection;
 	// nil means slog.Default(). The URL (secrets redacted, see Redact) is
 	// added.
@@ -105,9 +108,11 @@ var errBehind = errors.New("connection behind: access unit dropped")
 // from the URL's scheme.
 type protocol interface {
 	// connect dials the remote and announces the tracks: one H.264 track
-	// with sps and pps, those of the IDR about to be written. Cancelling
-	// ctx interrupts it. log has the URL (redacted).
-	connect(ctx context.Context, log *slog.Logger, sps, pps []byte) (link, error)
+	// with sps and pps, those of the IDR about to be written, and with
+	// audio a silent AAC-LC track that the link's write follows each
+	// access unit with. Cancelling ctx interrupts it. log has the URL
+	// (redacted).
+	connect(ctx context.Context, log *slog.Logger, sps, pps []byte, audio bool) (link, error)
 	// transport names what carries the stream ("tcp", "udp"), for logs.
 	transport() string
 }
@@ -396,7 +401,7 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 func (p *Pusher) connect() (link, error) {
 	ctx, cancel := context.WithTimeout(p.ctx, connectTimeout)
 	defer cancel()
-	return p.proto.connect(ctx, p.log, p.sps, p.pps)
+	return p.proto.connect(ctx, p.log, p.sps, p.pps, p.cfg.SilentAudio)
 }
 
 // subscribe registers a sink, trying every PollInterval while the stream

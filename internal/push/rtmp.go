@@ -14,6 +14,8 @@ import (
 
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
+
+	"github.com/framecast/framecast/internal/silence"
 )
 
 // rtmpProtocol publishes to an RTMP(S) server with gortmplib's client:
@@ -27,16 +29,22 @@ type rtmpProtocol struct {
 func (*rtmpProtocol) transport() string { return "tcp" }
 
 // rtmpTracks is what an RTMP push announces: one H.264 track whose AVC
-// sequence header carries the SPS and PPS of the IDR about to be sent.
-// Another track (audio) goes here.
-func rtmpTracks(sps, pps []byte) (video *gortmplib.Track, all []*gortmplib.Track) {
+// sequence header carries the SPS and PPS of the IDR about to be sent,
+// and with withAudio the silent AAC-LC track (its AudioSpecificConfig in
+// the AAC sequence header); audio is nil without.
+func rtmpTracks(sps, pps []byte, withAudio bool) (video, audio *gortmplib.Track, all []*gortmplib.Track) {
 	video = &gortmplib.Track{Codec: &codecs.H264{SPS: slices.Clone(sps), PPS: slices.Clone(pps)}}
-	return video, []*gortmplib.Track{video}
+	all = []*gortmplib.Track{video}
+	if withAudio {
+		audio = &gortmplib.Track{Codec: &codecs.MPEG4Audio{Config: silence.Config()}}
+		all = append(all, audio)
+	}
+	return video, audio, all
 }
 
 // connect runs the RTMP handshake, connect, createStream and publish, then
 // writes the metadata and the sequence header.
-func (r *rtmpProtocol) connect(ctx context.Context, _ *slog.Logger, sps, pps []byte) (link, error) {
+func (r *rtmpProtocol) connect(ctx context.Context, _ *slog.Logger, sps, pps []byte, withAudio bool) (link, error) {
 	u := *r.u
 	c := &gortmplib.Client{URL: &u, Publish: true, DialContext: dialNoDelay, TLSConfig: r.tlsConfig}
 	if err := c.Initialize(ctx); err != nil {
@@ -45,7 +53,7 @@ func (r *rtmpProtocol) connect(ctx context.Context, _ *slog.Logger, sps, pps []b
 	nc := c.NetConn()
 	// Closing the socket interrupts a write the remote does not read.
 	stop := context.AfterFunc(ctx, func() { nc.Close() })
-	video, tracks := rtmpTracks(sps, pps)
+	video, audio, tracks := rtmpTracks(sps, pps, withAudio)
 	w := &gortmplib.Writer{Conn: c, Tracks: tracks}
 	nc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	err := w.Initialize()
@@ -56,7 +64,7 @@ func (r *rtmpProtocol) connect(ctx context.Context, _ *slog.Logger, sps, pps []b
 		}
 		return nil, fmt.Errorf("rtmp tracks: %w", err)
 	}
-	l := &rtmpLink{c: c, nc: nc, w: w, video: video, done: make(chan struct{})}
+	l := &rtmpLink{c: c, nc: nc, w: w, video: video, audio: audio, done: make(chan struct{})}
 	go l.read()
 	return l, nil
 }
@@ -70,6 +78,8 @@ type rtmpLink struct {
 	nc    net.Conn
 	w     *gortmplib.Writer
 	video *gortmplib.Track
+	audio *gortmplib.Track // nil without audio
+	sound silentTrack
 	base  time.Duration // pts of the first access unit: RTMP timestamps start at 0
 	begun bool
 
@@ -101,7 +111,19 @@ func (l *rtmpLink) write(a *accessUnit) error {
 	}
 	pts := a.pts - l.base
 	l.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	return l.w.WriteH264(l.video, pts, pts, a.nalus)
+	if err := l.w.WriteH264(l.video, pts, pts, a.nalus); err != nil {
+		return err
+	}
+	if l.audio == nil {
+		return nil
+	}
+	samples, aus := l.sound.due(a.pts)
+	for i, n := range samples {
+		if err := l.w.WriteMPEG4Audio(l.audio, l.sound.pts(n)-l.base, aus[i]); err != nil {
+			return fmt.Errorf("rtmp audio: %w", err)
+		}
+	}
+	return nil
 }
 
 func (l *rtmpLink) ended() <-chan struct{} { return l.done }

@@ -13,6 +13,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
 	"github.com/framecast/framecast/internal/h264desc"
@@ -35,14 +36,19 @@ type rtspProtocol struct {
 func (r *rtspProtocol) transport() string { return r.tr.String() }
 
 // rtspTracks is what an RTSP push announces: one H.264 media carrying the
-// SPS and PPS of the IDR about to be sent. Another track (audio) goes here.
-func rtspTracks(sps, pps []byte) (desc *description.Session, video *description.Media, forma *format.H264) {
-	return h264desc.Session(sps, pps)
+// SPS and PPS of the IDR about to be sent, and with withAudio the silent
+// AAC-LC media (h264desc.AddSilentAudio); audio is nil without.
+func rtspTracks(sps, pps []byte, withAudio bool) (desc *description.Session, video *description.Media, forma *format.H264, audio *description.Media, aforma *format.MPEG4Audio) {
+	desc, video, forma = h264desc.Session(sps, pps)
+	if withAudio {
+		audio, aforma = h264desc.AddSilentAudio(desc)
+	}
+	return desc, video, forma, audio, aforma
 }
 
 // connect dials the remote and runs ANNOUNCE, SETUP and RECORD.
-func (r *rtspProtocol) connect(ctx context.Context, log *slog.Logger, sps, pps []byte) (link, error) {
-	desc, media, forma := rtspTracks(sps, pps)
+func (r *rtspProtocol) connect(ctx context.Context, log *slog.Logger, sps, pps []byte, withAudio bool) (link, error) {
+	desc, media, forma, amedia, aforma := rtspTracks(sps, pps, withAudio)
 	proto := gortsplib.ProtocolTCP
 	if r.tr == UDP {
 		proto = gortsplib.ProtocolUDP
@@ -94,6 +100,17 @@ func (r *rtspProtocol) connect(ctx context.Context, log *slog.Logger, sps, pps [
 		return fail(err)
 	}
 	l := &rtspLink{c: c, media: media, enc: enc, base: base, done: make(chan struct{})}
+	if amedia != nil {
+		aenc, err := aforma.CreateEncoder()
+		if err != nil {
+			return fail(fmt.Errorf("audio rtp encoder: %w", err))
+		}
+		abase, err := randUint32()
+		if err != nil {
+			return fail(err)
+		}
+		l.audio = &rtspAudio{media: amedia, enc: aenc, base: abase}
+	}
 	go func() {
 		l.waitErr = c.Wait()
 		close(l.done)
@@ -109,6 +126,7 @@ type rtspLink struct {
 	media *description.Media
 	enc   *rtph264.Encoder
 	base  uint32 // RTP timestamp of pts 0
+	audio *rtspAudio // nil without audio
 
 	done    chan struct{} // closed when the client has stopped
 	waitErr error         // why; set before done is closed
@@ -127,6 +145,43 @@ func (l *rtspLink) write(a *accessUnit) error {
 	for _, pkt := range pkts {
 		pkt.Timestamp = ts
 		if err := l.c.WritePacketRTPWithNTP(l.media, pkt, a.capture); err != nil {
+			if errors.As(err, new(liberrors.ErrClientWriteQueueFull)) {
+				return fmt.Errorf("%w: %w", errBehind, err)
+			}
+			return err
+		}
+	}
+	if l.audio != nil {
+		return l.writeAudio(a)
+	}
+	return nil
+}
+
+// rtspAudio is a link's silent AAC-LC media.
+type rtspAudio struct {
+	media *description.Media
+	enc   *rtpmpeg4audio.Encoder
+	base  uint32 // RTP timestamp of the track's first sample
+	sound silentTrack
+}
+
+// writeAudio sends the silent frames due by the video access unit a, in
+// one RTP packet. Their RTCP time is a's capture time less how much
+// earlier they start, so that the remote keeps the tracks in step.
+func (l *rtspLink) writeAudio(a *accessUnit) error {
+	au := l.audio
+	samples, aus := au.sound.due(a.pts)
+	if len(samples) == 0 {
+		return nil
+	}
+	pkts, err := au.enc.Encode(aus)
+	if err != nil {
+		return fmt.Errorf("packetise audio: %w", err)
+	}
+	ntp := a.capture.Add(au.sound.pts(samples[0]) - a.pts)
+	for _, pkt := range pkts {
+		pkt.Timestamp += au.base + uint32(samples[0])
+		if err := l.c.WritePacketRTPWithNTP(au.media, pkt, ntp); err != nil {
 			if errors.As(err, new(liberrors.ErrClientWriteQueueFull)) {
 				return fmt.Errorf("%w: %w", errBehind, err)
 			}

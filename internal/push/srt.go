@@ -14,6 +14,7 @@ import (
 	srt "github.com/datarhei/gosrt"
 
 	"github.com/framecast/framecast/internal/rtptime"
+	"github.com/framecast/framecast/internal/silence"
 )
 
 // srtPayloadSize is the payload of one SRT packet: seven MPEG-TS packets.
@@ -37,16 +38,21 @@ type srtProtocol struct {
 func (*srtProtocol) transport() string { return "udp" }
 
 // tsTracks is what an SRT push announces, in the MPEG-TS program map: one
-// H.264 track (SPS and PPS travel in-band, before every IDR). Another
-// track (audio) goes here.
-func tsTracks() (video *mpegts.Track, all []*mpegts.Track) {
+// H.264 track (SPS and PPS travel in-band, before every IDR), and with
+// withAudio the silent AAC-LC track (ADTS); audio is nil without.
+func tsTracks(withAudio bool) (video, audio *mpegts.Track, all []*mpegts.Track) {
 	video = &mpegts.Track{Codec: &tscodecs.H264{}}
-	return video, []*mpegts.Track{video}
+	all = []*mpegts.Track{video}
+	if withAudio {
+		audio = &mpegts.Track{Codec: &tscodecs.MPEG4Audio{Config: *silence.Config()}}
+		all = append(all, audio)
+	}
+	return video, audio, all
 }
 
 // connect runs the SRT handshake. gosrt's Dial cannot be interrupted: it
 // gives up after the connection timeout (3 s, or the URL's conntimeo).
-func (s *srtProtocol) connect(ctx context.Context, _ *slog.Logger, _, _ []byte) (link, error) {
+func (s *srtProtocol) connect(ctx context.Context, _ *slog.Logger, _, _ []byte, withAudio bool) (link, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -60,7 +66,7 @@ func (s *srtProtocol) connect(ctx context.Context, _ *slog.Logger, _, _ []byte) 
 	}
 	l := &srtLink{conn: conn, done: make(chan struct{})}
 	var tracks []*mpegts.Track
-	l.video, tracks = tsTracks()
+	l.video, l.audio, tracks = tsTracks(withAudio)
 	l.mw = &mpegts.Writer{W: &l.buf, Tracks: tracks}
 	if err := l.mw.Initialize(); err != nil {
 		conn.Close()
@@ -78,6 +84,8 @@ type srtLink struct {
 	conn  srt.Conn
 	mw    *mpegts.Writer
 	video *mpegts.Track
+	audio *mpegts.Track // nil without audio
+	sound silentTrack
 	buf   bytes.Buffer
 	base  time.Duration // pts of the first access unit
 	begun bool
@@ -111,6 +119,14 @@ func (l *srtLink) write(a *accessUnit) error {
 	l.buf.Reset()
 	if err := l.mw.WriteH264(l.video, ts, ts, a.nalus); err != nil {
 		return fmt.Errorf("mpeg-ts: %w", err)
+	}
+	if l.audio != nil {
+		if samples, aus := l.sound.due(a.pts); len(samples) > 0 {
+			ats := rtptime.Ticks(l.sound.pts(samples[0])-l.base, tsClockRate) + tsOffset
+			if err := l.mw.WriteMPEG4Audio(l.audio, ats, aus); err != nil {
+				return fmt.Errorf("mpeg-ts audio: %w", err)
+			}
+		}
 	}
 	if _, err := l.conn.Write(l.buf.Bytes()); err != nil {
 		// gosrt reports a full send queue and a closed connection alike.

@@ -84,7 +84,7 @@ func TestSRTCloseLeavesNoDialerGoroutine(t *testing.T) {
 	for i := range 20 {
 		proto := &srtProtocol{addr: relay.pc.LocalAddr().String(), cfg: srt.DefaultConfig()}
 		relay.muted.Store(false)
-		l, err := proto.connect(context.Background(), nil, nil, nil)
+		l, err := proto.connect(context.Background(), nil, nil, nil, false)
 		if err != nil {
 			t.Fatalf("connection %d: %v", i, err)
 		}
