@@ -79,7 +79,7 @@ type rtmpLink struct {
 	w     *gortmplib.Writer
 	video *gortmplib.Track
 	audio *gortmplib.Track // nil without audio
-	sound silentTrack
+	sound silence.Frames
 	base  time.Duration // pts of the first access unit: RTMP timestamps start at 0
 	begun bool
 
@@ -117,9 +117,9 @@ func (l *rtmpLink) write(a *accessUnit) error {
 	if l.audio == nil {
 		return nil
 	}
-	samples, aus := l.sound.due(a.pts)
+	samples, aus := l.sound.Due(a.pts)
 	for i, n := range samples {
-		if err := l.w.WriteMPEG4Audio(l.audio, l.sound.pts(n)-l.base, aus[i]); err != nil {
+		if err := l.w.WriteMPEG4Audio(l.audio, l.sound.PTS(n)-l.base, aus[i]); err != nil {
 			return fmt.Errorf("rtmp audio: %w", err)
 		}
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/framecast/framecast/internal/h264desc"
 	"github.com/framecast/framecast/internal/rtptime"
+	"github.com/framecast/framecast/internal/silence"
 )
 
 // writeQueueSize is gortsplib's queue of RTP packets between the Pusher
@@ -125,7 +126,7 @@ type rtspLink struct {
 	c     *gortsplib.Client
 	media *description.Media
 	enc   *rtph264.Encoder
-	base  uint32 // RTP timestamp of pts 0
+	base  uint32     // RTP timestamp of pts 0
 	audio *rtspAudio // nil without audio
 
 	done    chan struct{} // closed when the client has stopped
@@ -162,7 +163,7 @@ type rtspAudio struct {
 	media *description.Media
 	enc   *rtpmpeg4audio.Encoder
 	base  uint32 // RTP timestamp of the track's first sample
-	sound silentTrack
+	sound silence.Frames
 }
 
 // writeAudio sends the silent frames due by the video access unit a, in
@@ -170,7 +171,7 @@ type rtspAudio struct {
 // earlier they start, so that the remote keeps the tracks in step.
 func (l *rtspLink) writeAudio(a *accessUnit) error {
 	au := l.audio
-	samples, aus := au.sound.due(a.pts)
+	samples, aus := au.sound.Due(a.pts)
 	if len(samples) == 0 {
 		return nil
 	}
@@ -178,7 +179,7 @@ func (l *rtspLink) writeAudio(a *accessUnit) error {
 	if err != nil {
 		return fmt.Errorf("packetise audio: %w", err)
 	}
-	ntp := a.capture.Add(au.sound.pts(samples[0]) - a.pts)
+	ntp := a.capture.Add(au.sound.PTS(samples[0]) - a.pts)
 	for _, pkt := range pkts {
 		pkt.Timestamp += au.base + uint32(samples[0])
 		if err := l.c.WritePacketRTPWithNTP(au.media, pkt, ntp); err != nil {

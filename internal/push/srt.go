@@ -85,7 +85,7 @@ type srtLink struct {
 	mw    *mpegts.Writer
 	video *mpegts.Track
 	audio *mpegts.Track // nil without audio
-	sound silentTrack
+	sound silence.Frames
 	buf   bytes.Buffer
 	base  time.Duration // pts of the first access unit
 	begun bool
@@ -121,8 +121,8 @@ func (l *srtLink) write(a *accessUnit) error {
 		return fmt.Errorf("mpeg-ts: %w", err)
 	}
 	if l.audio != nil {
-		if samples, aus := l.sound.due(a.pts); len(samples) > 0 {
-			ats := rtptime.Ticks(l.sound.pts(samples[0])-l.base, tsClockRate) + tsOffset
+		if samples, aus := l.sound.Due(a.pts); len(samples) > 0 {
+			ats := rtptime.Ticks(l.sound.PTS(samples[0])-l.base, tsClockRate) + tsOffset
 			if err := l.mw.WriteMPEG4Audio(l.audio, ats, aus); err != nil {
 				return fmt.Errorf("mpeg-ts audio: %w", err)
 			}

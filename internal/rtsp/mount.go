@@ -54,12 +54,10 @@ type Mount struct {
 
 // silentAudio is a mount's silent AAC track. It is guarded by Mount.mu.
 type silentAudio struct {
-	media   *description.Media
-	enc     *rtpmpeg4audio.Encoder
-	clock   silence.Clock
-	base    uint32   // RTP timestamp of sample 0
-	samples []int64  // reused by each access unit
-	aus     [][]byte // reused: silence.Frame() repeated
+	media  *description.Media
+	enc    *rtpmpeg4audio.Encoder
+	frames silence.Frames
+	base   uint32 // RTP timestamp of sample 0
 }
 
 // MountConfig configures a new mount.
@@ -322,20 +320,16 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 // the two in step. It is called with m.mu held.
 func (m *Mount) writeAudio(pts time.Duration, capture time.Time) error {
 	a := m.audio
-	a.samples = a.clock.Until(a.samples[:0], pts)
-	if len(a.samples) == 0 {
+	samples, aus := a.frames.Due(pts)
+	if len(samples) == 0 {
 		return nil
 	}
-	a.aus = a.aus[:0]
-	for range a.samples {
-		a.aus = append(a.aus, silence.Frame())
-	}
-	pkts, err := a.enc.Encode(a.aus)
+	pkts, err := a.enc.Encode(aus)
 	if err != nil {
 		return fmt.Errorf("packetise %s audio: %w", m.path, err)
 	}
-	first := a.samples[0]
-	ntp := capture.Add(a.clock.PTS(first) - pts)
+	first := samples[0]
+	ntp := capture.Add(a.frames.PTS(first) - pts)
 	for _, p := range pkts {
 		p.Timestamp += a.base + uint32(first)
 		if err := m.stream.WritePacketRTPWithNTP(a.media, p, ntp); err != nil {

@@ -156,3 +156,23 @@ func (c *Clock) sampleAt(pts time.Duration) int64 {
 func (c *Clock) PTS(n int64) time.Duration {
 	return c.origin + time.Duration(n*int64(time.Second)/SampleRate)
 }
+
+// Frames is a Clock with the buffers of the frames it times, reused from
+// one video frame to the next: what each sender of the track keeps.
+type Frames struct {
+	Clock
+	samples []int64
+	aus     [][]byte
+}
+
+// Due returns the first sample index of each frame due by the video
+// timestamp pts (see Until), and as many silent frames (Frame). Both are
+// reused by the next call.
+func (f *Frames) Due(pts time.Duration) (samples []int64, aus [][]byte) {
+	f.samples = f.Until(f.samples[:0], pts)
+	f.aus = f.aus[:0]
+	for range f.samples {
+		f.aus = append(f.aus, frame)
+	}
+	return f.samples, f.aus
+}

@@ -118,3 +118,15 @@ func FuzzClockNeverGoesBack(f *testing.F) {
 		}
 	})
 }
+
+func TestFramesDueReturnsAFrameForEachSampleIndex(t *testing.T) {
+	var f Frames
+	samples, aus := f.Due(0)
+	if len(samples) != 1 || samples[0] != 0 || len(aus) != 1 || !bytes.Equal(aus[0], Frame()) {
+		t.Fatalf("at 0: samples %v, %d frames: want sample 0 and one silent frame", samples, len(aus))
+	}
+	samples, aus = f.Due(100 * time.Millisecond) // 4800 samples: frames from 1024 to 4096
+	if len(samples) != 4 || samples[0] != SamplesPerFrame || samples[3] != 4*SamplesPerFrame || len(aus) != len(samples) {
+		t.Fatalf("at 100 ms: samples %v, %d frames: want 1024 to 4096 and a frame each", samples, len(aus))
+	}
+}
