@@ -3,7 +3,8 @@
 // a transport beside the RTSP fan-out in framecast's flow (source → convert
 // → encode → fan-out): a muxer takes the H.264 access units a stream has
 // already encoded, through a Source such as framecast.Server.AddSink, so
-// HLS costs no second encode. Muxers are made on demand, one per path, when
+// HLS costs no second encode; with Config.SilentAudio, it adds a silent
+// AAC-LC track timed by them. Muxers are made on demand, one per path, when
 // a playlist is first asked for, and closed after a time without requests.
 // The package knows nothing of framecast's server: it takes access units
 // and answers HTTP requests.
@@ -96,6 +97,11 @@ type Config struct {
 	// Exists, when set, says whether path still has a stream; a muxer
 	// checks it every second and closes when its path is gone.
 	Exists func(path string) bool
+	// SilentAudio, when set, says whether path's stream has a silent
+	// audio track, read when its muxer opens: true adds the silent AAC-LC
+	// track of package silence (48 kHz stereo), timed by the video, as an
+	// audio rendition beside it.
+	SilentAudio func(path string) bool
 	// Logger receives the muxers' logs; nil means slog.Default().
 	Logger *slog.Logger
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/framecast/framecast/internal/rtptime"
+	"github.com/framecast/framecast/internal/silence"
 )
 
 // idrAskInterval is the least time between two IDRs a muxer asks for after
@@ -49,6 +50,30 @@ func (c *clock) ticks(pts time.Duration) int64 {
 	}
 	c.last, c.begun = t, true
 	return t
+}
+
+// silentTrack is the state of a muxer's silent audio track: its frames
+// are timed by the video's presentation times, on the video's timeline.
+type silentTrack struct {
+	frames silence.Frames
+	base   int64 // the track's timestamp of sample 0, in 1/SampleRate s
+	begun  bool  // base is set
+}
+
+// due returns the silent frames due by the video presentation time pts,
+// consecutive ones, none if no frame is due; and the first one's timestamp
+// in 1/SampleRate s and its presentation time. The timestamps increase
+// from one call to the next. aus is reused by the next call.
+func (a *silentTrack) due(pts time.Duration) (ts int64, at time.Duration, aus [][]byte) {
+	samples, aus := a.frames.Due(pts)
+	if len(samples) == 0 {
+		return 0, 0, nil
+	}
+	if !a.begun {
+		a.base, a.begun = rtptime.Ticks(a.frames.PTS(0), silence.SampleRate), true
+	}
+	n := samples[0]
+	return a.base + n, a.frames.PTS(n), aus
 }
 
 // unit is one access unit queued for a muxer: its NAL units copied into
@@ -116,6 +141,7 @@ type muxer struct {
 	firstIDR time.Duration
 	sawIDR   bool
 	clock    clock
+	audio    silentTrack // used when tracks.audio is set
 }
 
 func newMuxer(s *Server, path string) *muxer {
@@ -147,7 +173,7 @@ func (m *muxer) start() {
 			m.segmentMin = max(m.segmentMin, time.Duration(float64(gop)/fps*float64(time.Second)))
 		}
 	}
-	m.tracks = newTracks()
+	m.tracks = newTracks(m.s.cfg.SilentAudio != nil && m.s.cfg.SilentAudio(m.path))
 	m.hls = &gohlslib.Muxer{
 		Tracks:             m.tracks.list(),
 		Variant:            gohlslib.MuxerVariantLowLatency,
@@ -264,10 +290,11 @@ func (m *muxer) write(u *unit) string {
 		}
 	}
 	if err := m.hls.WriteH264(m.tracks.video, u.capture, m.clock.ticks(u.pts), u.nalus); err != nil {
-		if m.encodeErrors.Add(1) == 1 {
-			m.s.log.Warn("hls write", "path", m.path, "error", err)
-		}
+		m.writeError(fmt.Errorf("write video: %w", err))
 		return ""
+	}
+	if m.tracks.audio != nil {
+		m.writeAudio(u)
 	}
 	if idr {
 		// The muxer ends a segment at the first IDR segmentMin after it
@@ -280,6 +307,26 @@ func (m *muxer) write(u *unit) string {
 		}
 	}
 	return ""
+}
+
+// writeAudio writes the silent frames due by u's presentation time, after
+// u. Their NTP time is u's capture time less how much earlier they start.
+func (m *muxer) writeAudio(u *unit) {
+	ts, at, aus := m.audio.due(u.pts)
+	if len(aus) == 0 {
+		return
+	}
+	if err := m.hls.WriteMPEG4Audio(m.tracks.audio, u.capture.Add(at-u.pts), ts, aus); err != nil {
+		m.writeError(fmt.Errorf("write audio: %w", err))
+	}
+}
+
+// writeError counts an error of the gohlslib muxer's writes, and logs the
+// first.
+func (m *muxer) writeError(err error) {
+	if m.encodeErrors.Add(1) == 1 {
+		m.s.log.Warn("hls write", "path", m.path, "error", err)
+	}
 }
 
 // finish detaches the sink, forgets the muxer and closes it, which answers

@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/framecast/framecast"
 	"github.com/framecast/framecast/internal/hls"
 	"github.com/framecast/framecast/internal/pathname"
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,7 +14,8 @@ import (
 const hlsPlaylist = "index.m3u8"
 
 // newHLS makes the HLS muxers' server for s's streams: each path's muxer
-// takes the stream's H.264 through AddSink, as previews do.
+// takes the stream's H.264 through AddSink, as previews do, and adds the
+// silent audio track when the stream has it (framecast.AudioSilent).
 func (s *Server) newHLS(cfg hls.Config) *hls.Server {
 	if cfg.Logger == nil {
 		cfg.Logger = s.log
@@ -29,6 +31,12 @@ func (s *Server) newHLS(cfg hls.Config) *hls.Server {
 	}
 	if cfg.Exists == nil {
 		cfg.Exists = func(path string) bool { _, ok := s.streamInfo(path); return ok }
+	}
+	if cfg.SilentAudio == nil {
+		cfg.SilentAudio = func(path string) bool {
+			in, _ := s.streamInfo(path)
+			return in.Audio == framecast.AudioSilent
+		}
 	}
 	return hls.New(func(path string, sink hls.Sink) (func(), error) { return s.fc.AddSink(path, sink) }, cfg)
 }

@@ -66,10 +66,12 @@ func ffprobeStreams(t *testing.T, url string) []probedStream {
 }
 
 type probedStream struct {
-	CodecName string `json:"codec_name"`
-	CodecType string `json:"codec_type"`
-	Width     int
-	Height    int
+	CodecName  string `json:"codec_name"`
+	CodecType  string `json:"codec_type"`
+	Width      int
+	Height     int
+	SampleRate string `json:"sample_rate"`
+	Channels   int
 }
 
 // TestFFmpegPlaysHLS: ffprobe reads /PATH/index.m3u8 as H.264 of the
@@ -112,6 +114,67 @@ func TestFFmpegPlaysHLS(t *testing.T) {
 		}
 		last = n
 	}
+}
+
+// TestFFmpegPlaysHLSWithSilentAudio: the HLS of a path whose stream has
+// the silent audio track is H.264 and AAC (48 kHz stereo) to ffprobe, and
+// ffmpeg decodes two seconds of silence from it, and video frames of the
+// test pattern.
+func TestFFmpegPlaysHLSWithSilentAudio(t *testing.T) {
+	testkit.Need(t, "ffprobe", "ffmpeg")
+	const w, h = 320, 240
+	srv := newFramecast(t, framecast.Config{PathAudio: map[string]framecast.Audio{"/cam/sound": framecast.AudioSilent}})
+	servePattern(t, srv, "/cam/sound", w, h, 30)
+	_, base := newWeb(t, srv)
+	url := base + "/cam/sound/index.m3u8"
+
+	streams := ffprobeStreams(t, url)
+	var video, audio []probedStream
+	for _, s := range streams {
+		switch s.CodecType {
+		case "video":
+			video = append(video, s)
+		case "audio":
+			audio = append(audio, s)
+		}
+	}
+	if len(streams) != 2 || len(video) != 1 || len(audio) != 1 ||
+		video[0].CodecName != "h264" || video[0].Width != w || video[0].Height != h ||
+		audio[0].CodecName != "aac" || audio[0].SampleRate != "48000" || audio[0].Channels != 2 {
+		t.Fatalf("ffprobe %s: streams %+v, want h264 %dx%d and aac 48000 Hz stereo", url, streams, w, h)
+	}
+
+	const seconds = 2
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", url,
+		"-map", "0:a", "-t", fmt.Sprint(seconds), "-f", "s16le", "-c:a", "pcm_s16le", "pipe:1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	pcm, err := cmd.Output()
+	if err != nil || stderr.Len() != 0 {
+		t.Fatalf("ffmpeg %s: decode the audio: %v: %s", url, err, stderr.String())
+	}
+	if want := seconds * 48000 * 2 * 2; len(pcm) < want*9/10 {
+		t.Fatalf("ffmpeg decoded %d bytes of audio, want %d: %d s of 48 kHz stereo s16", len(pcm), want, seconds)
+	}
+	if i := bytes.IndexFunc(pcm, func(r rune) bool { return r != 0 }); i >= 0 {
+		t.Fatalf("the decoded audio is not silent: byte %d of %d is %#x", i, len(pcm), pcm[i])
+	}
+
+	const frames = 30
+	cmd = exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", url,
+		"-map", "0:v", "-frames:v", fmt.Sprint(frames), "-f", "rawvideo", "-pix_fmt", "bgr24", "pipe:1")
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("ffmpeg %s: decode the video: %v: %s", url, err, stderr.String())
+	}
+	if len(out) != frames*w*h*3 {
+		t.Fatalf("ffmpeg decoded %d bytes of video, want %d frames of %dx%d bgr24", len(out), frames, w, h)
+	}
+	checkBars(t, out[:w*h*3], w, h, "the first frame")
 }
 
 // TestHLSPlaylistIsLowLatencyAndPlain: the media playlist has Low-Latency
