@@ -3,9 +3,7 @@ package framecast_test
 import (
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -18,7 +16,7 @@ import (
 )
 
 // rtmpModule is where Debian's libnginx-mod-rtmp puts nginx's RTMP module.
-const rtmpModule = "/usr/lib/nginx/modules/ngx_rtmp_module.so"
+const rtmpModule = testkit.NginxModules + "/ngx_rtmp_module.so"
 
 // nginxRTMPConf is the configuration the tests run nginx with, and the
 // one docs/push.md shows: one application, live, that relays what a
@@ -65,69 +63,14 @@ http {
 }
 `
 
-// nginxRTMP is nginx with the RTMP module, run by a test in a directory
-// of its own (its prefix, configuration, logs and pid file).
-type nginxRTMP struct {
-	dir, addr, httpAddr string
-	cmd                 *exec.Cmd
-	exited              chan error
-}
-
 // startNginxRTMP starts nginx listening for RTMP on addr and HTTP (HLS)
 // on httpAddr, and waits until it accepts connections. It is killed when
 // the test ends.
-func startNginxRTMP(t *testing.T, dir, addr, httpAddr string) *nginxRTMP {
+func startNginxRTMP(t *testing.T, dir, addr, httpAddr string) *testkit.Nginx {
 	t.Helper()
-	testkit.Need(t, "nginx", "ffmpeg", "ffprobe")
-	if _, err := os.Stat(rtmpModule); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("nginx's RTMP module is not installed (CI must install libnginx-mod-rtmp): %v", err)
-		}
-		t.Skipf("nginx's RTMP module is not installed (apt-get install libnginx-mod-rtmp): %v", err)
-	}
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxRTMPConf, rtmpModule, dir, dir, addr, dir, httpAddr, dir)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	n := &nginxRTMP{dir: dir, addr: addr, httpAddr: httpAddr, exited: make(chan error, 1)}
-	n.cmd = exec.Command("nginx", "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
-	out := &testkit.Buffer{}
-	n.cmd.Stdout, n.cmd.Stderr = out, out
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { n.exited <- n.cmd.Wait() }()
-	t.Cleanup(n.kill)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return n
-		}
-		select {
-		case err := <-n.exited:
-			n.exited <- err
-			t.Fatalf("nginx exited: %v: %s; error.log: %s", err, out.String(), n.errorLog())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx not listening on %s within 10 s: %s", addr, n.errorLog())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
-func (n *nginxRTMP) errorLog() string {
-	b, _ := os.ReadFile(filepath.Join(n.dir, "error.log"))
-	return string(b)
-}
-
-// kill ends nginx at once, as a crash would, and waits for it.
-func (n *nginxRTMP) kill() {
-	n.cmd.Process.Kill()
-	err := <-n.exited
-	n.exited <- err
+	testkit.Need(t, "ffmpeg", "ffprobe")
+	conf := fmt.Sprintf(nginxRTMPConf, rtmpModule, dir, dir, addr, dir, httpAddr, dir)
+	return testkit.StartNginx(t, dir, conf, addr, map[string]string{"ngx_rtmp_module.so": "libnginx-mod-rtmp"})
 }
 
 // recordRTMP plays url with ffmpeg, copying frames H.264 frames to file
@@ -216,7 +159,7 @@ func TestPushToNginxRTMPPlaysBackInOrderAndSurvivesARestart(t *testing.T) {
 		t.Errorf("nginx's HLS: %d frames in %d segments, want at least 30", len(nsh), len(segs))
 	}
 
-	n1.kill()
+	n1.Kill()
 	waitFor(t, 10*time.Second, "the push to notice", func() bool { return !pt.Stats().Connected })
 	startNginxRTMP(t, dir, addr, httpAddr)
 	waitFor(t, 20*time.Second, "the push reconnected", func() bool {

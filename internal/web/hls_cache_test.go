@@ -8,9 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,7 +52,6 @@ http {
 // (host:port) until the test ends and returns its address.
 func startNginxCache(t *testing.T, upstream string) string {
 	t.Helper()
-	testkit.Need(t, "nginx")
 	dir := t.TempDir()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -62,37 +59,8 @@ func startNginxCache(t *testing.T, upstream string) string {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, fmt.Appendf(nil, nginxCacheConf, dir, dir, dir, dir, dir, addr, upstream), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command("nginx", "-p", dir, "-c", conf, "-e", filepath.Join(dir, "error.log"))
-	out := &testkit.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() { cmd.Process.Kill(); <-exited })
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case err := <-exited:
-			log, _ := os.ReadFile(filepath.Join(dir, "error.log"))
-			t.Fatalf("nginx exited: %v: %s; error.log: %s", err, out.String(), log)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx not listening on %s within 10 s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testkit.StartNginx(t, dir, fmt.Sprintf(nginxCacheConf, dir, dir, dir, dir, dir, addr, upstream), addr, nil)
+	return addr
 }
 
 // TestHLSBehindAnHTTPCache puts nginx's proxy cache in front of the HLS
