@@ -9,7 +9,7 @@ TEST_APT_PACKAGES := ffmpeg \
 	gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
 	gstreamer1.0-plugins-bad gstreamer1.0-libav python3 python3-numpy chromium \
 	python3-venv python3-setuptools python3-wheel \
-	nginx libnginx-mod-rtmp vlc-bin vlc-plugin-base
+	nginx libnginx-mod-rtmp libnginx-mod-stream vlc-bin vlc-plugin-base
 WHEEL_APT_PACKAGES := binutils python3 python3-setuptools python3-wheel
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 GO ?= go
