@@ -15,22 +15,13 @@ import (
 	"github.com/framecast/framecast/internal/testsrc"
 )
 
-// rtmpModule is where Debian's libnginx-mod-rtmp puts nginx's RTMP module.
-const rtmpModule = testkit.NginxModules + "/ngx_rtmp_module.so"
-
 // nginxRTMPConf is the configuration the tests run nginx with, and the
 // one docs/push.md shows: one application, live, that relays what a
 // publisher sends to every RTMP player of the same stream name (starting
 // each on a key frame) and cuts it into HLS segments, which nginx's HTTP
-// server serves. Its arguments: the module, the directory (four times),
-// the RTMP address, the HTTP address, the directory again.
-const nginxRTMPConf = `load_module %s;
-daemon off;
-master_process off;
-worker_processes 1;
-error_log %s/error.log info;
-pid %s/nginx.pid;
-events { worker_connections 256; }
+// server serves. Its arguments: the RTMP address, the directory, the HTTP
+// address, the directory again.
+const nginxRTMPConf = `events { worker_connections 256; }
 rtmp {
     server {
         listen %s;
@@ -69,7 +60,7 @@ http {
 func startNginxRTMP(t *testing.T, dir, addr, httpAddr string) *testkit.Nginx {
 	t.Helper()
 	testkit.Need(t, "ffmpeg", "ffprobe")
-	conf := fmt.Sprintf(nginxRTMPConf, rtmpModule, dir, dir, addr, dir, httpAddr, dir)
+	conf := fmt.Sprintf(nginxRTMPConf, addr, dir, httpAddr, dir)
 	return testkit.StartNginx(t, dir, conf, addr, map[string]string{"ngx_rtmp_module.so": "libnginx-mod-rtmp"})
 }
 

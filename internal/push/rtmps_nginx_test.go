@@ -20,16 +20,9 @@ import (
 // nginxRTMPSConf is nginx as an RTMPS ingest: its stream module ends TLS
 // and hands the connection to its RTMP module, the way stunnel or a load
 // balancer fronts nginx-rtmp (which speaks no TLS itself). Its arguments:
-// the modules directory (twice), the directory (twice), the RTMP address,
-// the TLS address, the certificate and key files, the RTMP address again.
-const nginxRTMPSConf = `load_module %s/ngx_rtmp_module.so;
-load_module %s/ngx_stream_module.so;
-daemon off;
-master_process off;
-worker_processes 1;
-error_log %s/error.log info;
-pid %s/nginx.pid;
-events { worker_connections 64; }
+// the RTMP address, the TLS address, the certificate and key files, the
+// RTMP address again.
+const nginxRTMPSConf = `events { worker_connections 64; }
 rtmp {
     server {
         listen %s;
@@ -68,8 +61,7 @@ func TestRTMPSPushThroughNginx(t *testing.T) {
 		t.Fatal(err)
 	}
 	rtmpAddr, tlsAddr := freePort(t), freePort(t)
-	conf := fmt.Sprintf(nginxRTMPSConf, testkit.NginxModules, testkit.NginxModules, dir, dir,
-		rtmpAddr, tlsAddr, certFile, keyFile, rtmpAddr)
+	conf := fmt.Sprintf(nginxRTMPSConf, rtmpAddr, tlsAddr, certFile, keyFile, rtmpAddr)
 	testkit.StartNginx(t, dir, conf, tlsAddr, map[string]string{
 		"ngx_rtmp_module.so": "libnginx-mod-rtmp", "ngx_stream_module.so": "libnginx-mod-stream"})
 

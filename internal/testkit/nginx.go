@@ -1,10 +1,14 @@
 package testkit
 
 import (
+	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -21,12 +25,13 @@ type Nginx struct {
 	exited chan error
 }
 
-// StartNginx writes conf to dir/nginx.conf, starts nginx with dir as its
-// prefix and waits until it accepts TCP connections on addr. It is killed
-// when the test ends. The configuration must keep nginx in the
-// foreground, in one process: daemon off; master_process off. Each module
-// it loads must be installed: a missing one fails the test in CI and
-// skips it elsewhere, naming the Debian package.
+// StartNginx writes dir/nginx.conf, starts nginx with dir as its prefix
+// and waits until it accepts TCP connections on addr. It is killed when
+// the test ends. The file loads modules (file name in NginxModules to
+// Debian package: a missing one fails the test in CI and skips it
+// elsewhere, naming the package), keeps nginx in the foreground in one
+// process with its error log and pid file in dir, then holds conf: the
+// events, http, rtmp or stream blocks.
 func StartNginx(t testing.TB, dir, conf, addr string, modules map[string]string) *Nginx {
 	t.Helper()
 	Need(t, "nginx")
@@ -38,8 +43,13 @@ func StartNginx(t testing.TB, dir, conf, addr string, modules map[string]string)
 			t.Skipf("nginx's %s is not installed (apt-get install %s): %v", file, pkg, err)
 		}
 	}
+	var head strings.Builder
+	for _, file := range slices.Sorted(maps.Keys(modules)) {
+		fmt.Fprintf(&head, "load_module %s;\n", filepath.Join(NginxModules, file))
+	}
+	fmt.Fprintf(&head, "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log %s/error.log info;\npid %s/nginx.pid;\n", dir, dir)
 	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(path, []byte(head.String()+conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	n := &Nginx{Dir: dir, exited: make(chan error, 1)}

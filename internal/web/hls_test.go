@@ -90,7 +90,13 @@ func TestFFmpegPlaysHLS(t *testing.T) {
 		t.Fatalf("ffprobe %s: streams %+v, want one h264 %dx%d", url, streams, w, h)
 	}
 
-	const frames = 45
+	checkHLSFrames(t, url, 45, w, h)
+}
+
+// checkHLSFrames has ffmpeg decode frames frames of the test pattern
+// from the HLS at url: colours right, numbers consecutive.
+func checkHLSFrames(t *testing.T, url string, frames, w, h int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "ffmpeg", "-nostdin", "-v", "error", "-i", url,
@@ -102,15 +108,15 @@ func TestFFmpegPlaysHLS(t *testing.T) {
 		t.Fatalf("ffmpeg %s: %v: %s", url, err, stderr.String())
 	}
 	if len(out) != frames*w*h*3 {
-		t.Fatalf("ffmpeg decoded %d bytes, want %d frames of %dx%d bgr24", len(out), frames, w, h)
+		t.Fatalf("ffmpeg %s decoded %d bytes, want %d frames of %dx%d bgr24", url, len(out), frames, w, h)
 	}
 	var last uint32
 	for i := range frames {
 		frame := out[i*w*h*3 : (i+1)*w*h*3]
-		checkBars(t, frame, w, h, fmt.Sprintf("frame %d", i))
+		checkBars(t, frame, w, h, fmt.Sprintf("frame %d of %s", i, url))
 		n := frameNumber(frame, w, h)
 		if i > 0 && n != last+1 {
-			t.Errorf("decoded frame %d is number %d, after %d: want consecutive numbers", i, n, last)
+			t.Errorf("%s: decoded frame %d is number %d, after %d: want consecutive numbers", url, i, n, last)
 		}
 		last = n
 	}
