@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -32,7 +33,15 @@ import (
 // and by ffmpeg reading the playlist itself (plain HLS: whole segments,
 // what ffmpeg and VLC do). framecast and the web server run in this
 // process, the stream published through the Go API with stamped frames.
-// Run it by hand: go run ./bench/harness role-hls [-size 1280x720].
+// make bench runs it with a short window (see env.hlsLatency); by hand:
+//
+//	go run ./bench/harness role-hls [-size 1280x720] [-warmup 5s] [-measure 20s]
+//
+// It prints a line per client; one that fails is reported, and the next
+// is measured all the same:
+//
+//	HLS_LATENCY client=ll-hls size=1280x720 first_frame_ms=5516 frames=300 p50_ms=308 p95_ms=312 max_ms=341
+//	HLS_LATENCY client=ffmpeg error="..."
 func roleHLS(args []string) error {
 	fs := flag.NewFlagSet("role-hls", flag.ContinueOnError)
 	size := fs.String("size", "1280x720", "frame size WxH")
@@ -88,25 +97,37 @@ func roleHLS(args []string) error {
 	url := "http://" + ln.Addr().String() + "/bench/index.m3u8"
 	fmt.Println("HLS", url)
 
+	var failed []error
 	for _, c := range []struct {
 		name string
 		run  func(ctx context.Context, url string, w, h int, out chan<- decoded) error
 	}{
-		{"ll-hls", decodeLLHLS},
-		{"ffmpeg", decodePlainHLS},
+		{hlsClientLL, decodeLLHLS},
+		{hlsClientFFmpeg, decodePlainHLS},
 	} {
-		if err := waitNoHLSSession(ctx, "http://"+ln.Addr().String()+"/metrics"); err != nil {
-			return err
+		err := waitNoHLSSession(ctx, "http://"+ln.Addr().String()+"/metrics")
+		var first time.Duration
+		var ages []float64
+		if err == nil {
+			first, ages, err = measureHLS(ctx, c.run, url, w, h, *warmup, *window)
 		}
-		first, ages, err := measureHLS(ctx, c.run, url, w, h, *warmup, *window)
+		if err == nil && len(ages) == 0 {
+			err = errors.New("no frame decoded in the window")
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		if err != nil {
-			return fmt.Errorf("%s: %w", c.name, err)
+			// Say so, and measure the next client all the same.
+			fmt.Printf("HLS_LATENCY client=%s error=%q\n", c.name, err.Error())
+			failed = append(failed, fmt.Errorf("%s: %w", c.name, err))
+			continue
 		}
 		slices.Sort(ages)
 		fmt.Printf("HLS_LATENCY client=%s size=%dx%d first_frame_ms=%d frames=%d p50_ms=%.0f p95_ms=%.0f max_ms=%.0f\n",
 			c.name, w, h, first.Milliseconds(), len(ages), quantile(ages, 0.5), quantile(ages, 0.95), ages[len(ages)-1])
 	}
-	return nil
+	return errors.Join(failed...)
 }
 
 // waitNoHLSSession waits until the metrics at url say no HLS muxer is open.
@@ -272,4 +293,98 @@ func decodeLLHLS(ctx context.Context, url string, w, h int, out chan<- decoded) 
 	stdin.Close()
 	cmd.Wait()
 	return nil
+}
+
+// The clients role-hls measures, as its lines name them.
+const (
+	hlsClientLL     = "ll-hls" // gohlslib's Low-Latency HLS client, decoded by ffmpeg
+	hlsClientFFmpeg = "ffmpeg" // ffmpeg reading the playlist: plain HLS
+)
+
+// hlsClients are the clients in the order role-hls measures them.
+var hlsClients = []string{hlsClientLL, hlsClientFFmpeg}
+
+// hlsClientNames are how tables name the clients.
+var hlsClientNames = map[string]string{
+	hlsClientLL:     "LL-HLS: gohlslib's client (parts, preload hints, blocking reloads), decoded by ffmpeg",
+	hlsClientFFmpeg: "plain HLS: ffmpeg reading the playlist (whole segments)",
+}
+
+// hlsSample is one line of role-hls: a client's latency, from the frame's
+// send stamp to the frame decoded, or why it was not measured.
+type hlsSample struct {
+	Client     string  `json:"client"`
+	Size       string  `json:"size,omitempty"`
+	FirstFrame float64 `json:"first_frame_ms"` // from starting the client to its first decoded frame
+	Frames     int     `json:"frames"`         // decoded in the window
+	P50        float64 `json:"p50_ms"`
+	P95        float64 `json:"p95_ms"`
+	Max        float64 `json:"max_ms"`
+	Error      string  `json:"error,omitempty"`
+}
+
+// hlsLatency runs role-hls at 720p30 with the plan's warm-up and window,
+// and returns a sample per client.
+func (e *env) hlsLatency() ([]hlsSample, error) {
+	argv := []string{e.self, "role-hls", "-size", size720.String(), "-fps", "30",
+		"-warmup", e.plan.HLSWarmup.String(), "-measure", e.plan.HLSMeasure.String()}
+	e.logf("HLS latency: %s", strings.Join(argv[1:], " "))
+	p, err := startProc("role-hls", argv, nil)
+	if err != nil {
+		return nil, err
+	}
+	// Each client: up to 30 s for the previous one's muxer to close, 30 s
+	// to its first frame, then the warm-up and the window.
+	timeout := 30*time.Second + time.Duration(len(hlsClients))*(time.Minute+e.plan.HLSWarmup+e.plan.HLSMeasure)
+	var out []hlsSample
+	var bad []error
+	err = p.collect(timeout, func(line string) {
+		s, ok, err := parseHLSLatency(line)
+		if err != nil {
+			bad = append(bad, err)
+			return
+		}
+		if !ok {
+			return
+		}
+		if s.Error != "" {
+			e.logf("HLS latency %-6s failed: %s", s.Client, s.Error)
+		} else {
+			e.logf("HLS latency %-6s: p50 %.0f p95 %.0f max %.0f ms (%d frames), first frame %.0f ms",
+				s.Client, s.P50, s.P95, s.Max, s.Frames, s.FirstFrame)
+		}
+		out = append(out, s)
+	})
+	return out, errors.Join(append(bad, err)...)
+}
+
+// parseHLSLatency reads a line of role-hls's output. ok is false for the
+// lines that are not HLS_LATENCY lines.
+func parseHLSLatency(line string) (s hlsSample, ok bool, err error) {
+	rest, found := strings.CutPrefix(line, "HLS_LATENCY ")
+	if !found {
+		return s, false, nil
+	}
+	f, err := parseFields(rest)
+	if err != nil {
+		return s, false, fmt.Errorf("HLS_LATENCY line %q: %w", line, err)
+	}
+	if s.Client = f["client"]; s.Client == "" {
+		return s, false, fmt.Errorf("HLS_LATENCY line %q: no client", line)
+	}
+	if e, found := f["error"]; found {
+		s.Error = cmp.Or(e, "no error given")
+		return s, true, nil
+	}
+	var errs []error
+	s.Size = f["size"]
+	s.FirstFrame = f.num("first_frame_ms", &errs)
+	s.Frames = f.integer("frames", &errs)
+	s.P50 = f.num("p50_ms", &errs)
+	s.P95 = f.num("p95_ms", &errs)
+	s.Max = f.num("max_ms", &errs)
+	if err := errors.Join(errs...); err != nil {
+		return s, false, fmt.Errorf("HLS_LATENCY line %q: %w", line, err)
+	}
+	return s, true, nil
 }

@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -145,4 +147,95 @@ func stopAll(ps []*proc) {
 			ps[i].stop()
 		}
 	}
+}
+
+// collect passes each line of p's stdout to f until p exits, and returns
+// an error if it exited badly. After timeout it stops p (see stop) and
+// says so; the lines read before are passed all the same.
+func (p *proc) collect(timeout time.Duration, f func(line string)) error {
+	var timedOut atomic.Bool
+	t := time.AfterFunc(timeout, func() {
+		timedOut.Store(true)
+		p.stop()
+	})
+	defer t.Stop()
+	for line := range p.lines {
+		f(line)
+	}
+	<-p.done
+	switch {
+	case timedOut.Load():
+		return fmt.Errorf("%s: stopped after %v: %s", p.name, timeout, lastLines(p.stderr.String(), 3))
+	case p.err != nil:
+		return fmt.Errorf("%s: %v: %s", p.name, p.err, lastLines(p.stderr.String(), 3))
+	}
+	return nil
+}
+
+// lastLines is the last n lines of s.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return strings.Join(lines[max(0, len(lines)-n):], "\n")
+}
+
+// fields are the key=value fields of a role's output line.
+type fields map[string]string
+
+// parseFields reads the key=value fields of s, separated by spaces. A
+// value in double quotes is a Go string literal and may hold spaces; words
+// without '=' are skipped.
+func parseFields(s string) (fields, error) {
+	f := fields{}
+	for s = strings.TrimLeft(s, " "); s != ""; s = strings.TrimLeft(s, " ") {
+		i := strings.IndexAny(s, " =")
+		if i < 0 {
+			break // a last word
+		}
+		if s[i] == ' ' {
+			s = s[i:] // a word
+			continue
+		}
+		key := s[:i]
+		s = s[i+1:]
+		if strings.HasPrefix(s, `"`) {
+			q, err := strconv.QuotedPrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", key, err)
+			}
+			f[key], _ = strconv.Unquote(q)
+			s = s[len(q):]
+			continue
+		}
+		f[key], s, _ = strings.Cut(s, " ")
+	}
+	return f, nil
+}
+
+// num is the number in field key, less a trailing '%'. A field missing or
+// not a number adds to errs and is 0.
+func (f fields) num(key string, errs *[]error) float64 {
+	v, ok := f[key]
+	if !ok {
+		*errs = append(*errs, fmt.Errorf("no %s", key))
+		return 0
+	}
+	x, err := strconv.ParseFloat(strings.TrimSuffix(v, "%"), 64)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %w", key, err))
+	}
+	return x
+}
+
+// integer is the integer in field key, as num is the number.
+func (f fields) integer(key string, errs *[]error) int {
+	v, ok := f[key]
+	if !ok {
+		*errs = append(*errs, fmt.Errorf("no %s", key))
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s: %w", key, err))
+	}
+	return n
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -15,6 +16,7 @@ type summary struct {
 	CPULatency []latRow  `json:"cpu_latency,omitempty"`
 	Join       []joinRow `json:"late_join,omitempty"`
 	FanOut     []fanRow  `json:"fanout,omitempty"`
+	PushCost   []pushRow `json:"push_cost,omitempty"`
 	Targets    []target  `json:"targets,omitempty"`
 }
 
@@ -65,6 +67,20 @@ type fanRow struct {
 	Transport string    `json:"transport"`
 	MaxOK     int       `json:"max_viewers_ok"`
 	Steps     []fanStep `json:"-"`
+}
+
+// pushRow is a protocol's cost per push target: medians over the repeats
+// measured, or why it was not measured.
+type pushRow struct {
+	Protocol  string  `json:"protocol"`
+	N         int     `json:"n"` // repeats measured
+	Targets   int     `json:"targets"`
+	Base      float64 `json:"base_pct"`
+	With      float64 `json:"with_pct"`
+	PerTarget float64 `json:"per_target_pct"`
+	Dropped   uint64  `json:"dropped"`
+	Skipped   string  `json:"skipped,omitempty"`
+	Error     string  `json:"error,omitempty"` // of the repeats that failed
 }
 
 type target struct {
@@ -211,9 +227,54 @@ func summarize(r *results) summary {
 			}
 		}
 	}
+	// Push cost: the protocols make bench measures, then any other.
+	protos := slices.Clone(pushProtocols)
+	for _, ps := range r.PushCost {
+		if !slices.Contains(protos, ps.Protocol) {
+			protos = append(protos, ps.Protocol)
+		}
+	}
+	for _, proto := range protos {
+		row := pushRow{Protocol: proto}
+		var base, with, per []float64
+		var errs []string
+		seen := false
+		for _, ps := range r.PushCost {
+			if ps.Protocol != proto {
+				continue
+			}
+			seen = true
+			switch {
+			case ps.Skipped != "":
+				row.Skipped = ps.Skipped
+			case ps.Error != "":
+				errs = append(errs, ps.Error)
+			default:
+				row.N++
+				row.Targets = ps.Targets
+				row.Dropped += ps.Dropped
+				base, with, per = append(base, ps.Base), append(with, ps.With), append(per, ps.PerTarget)
+			}
+		}
+		if !seen {
+			continue
+		}
+		row.Error = strings.Join(errs, "; ")
+		if row.N > 0 {
+			row.Base, row.With, row.PerTarget = median(base), median(with), median(per)
+		}
+		s.PushCost = append(s.PushCost, row)
+	}
 	s.Targets = targets(&s, r)
 	return s
 }
+
+// pushGoal is the issue's goal for the CPU a push target adds at 720p30,
+// in % of a core.
+const pushGoal = 1.0
+
+// hlsGoal is the issue's goal for HLS latency, in milliseconds.
+const hlsGoal = 1500.0
 
 func nan0(v float64) float64 {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
@@ -329,7 +390,65 @@ func targets(s *summary, r *results) []target {
 	} else {
 		out = append(out, target{"1000 TCP viewers at 720p30", "no loss", "not measured", "n/a"})
 	}
+	out = append(out, pushTargets(s)...)
+	return append(out, hlsTargets(r)...)
+}
+
+// pushTargets are the push cost's targets, a protocol each.
+func pushTargets(s *summary) []target {
+	var out []target
+	goal := fmt.Sprintf("≤ %g %% of a core", pushGoal)
+	for _, proto := range pushProtocols {
+		name := "CPU added per push target at 720p30, " + strings.ToUpper(proto)
+		i := slices.IndexFunc(s.PushCost, func(r pushRow) bool { return r.Protocol == proto })
+		switch {
+		case i < 0:
+			out = append(out, target{name, goal, "not measured", "n/a"})
+		case s.PushCost[i].N == 0:
+			row := s.PushCost[i]
+			out = append(out, target{name, goal, "not measured: " + cell(cmp.Or(row.Skipped, row.Error), 200), "n/a"})
+		default:
+			row := s.PushCost[i]
+			out = append(out, target{name, goal, fmt.Sprintf("%.2f %% (%d targets, %s)", row.PerTarget, row.Targets, plural(row.N, "repeat")),
+				yesNo(row.PerTarget <= pushGoal)})
+		}
+	}
 	return out
+}
+
+// hlsTargets are the HLS latency's targets, a client each.
+func hlsTargets(r *results) []target {
+	var out []target
+	goal := fmt.Sprintf("≤ %g s", hlsGoal/1000)
+	for _, c := range hlsClients {
+		name := "HLS latency p50, " + hlsShortNames[c]
+		i := slices.IndexFunc(r.HLS, func(h hlsSample) bool { return h.Client == c })
+		switch {
+		case i < 0:
+			out = append(out, target{name, goal, "not measured", "n/a"})
+		case r.HLS[i].Error != "":
+			out = append(out, target{name, goal, "not measured: " + cell(r.HLS[i].Error, 200), "n/a"})
+		default:
+			h := r.HLS[i]
+			out = append(out, target{name, goal, fmt.Sprintf("%.0f ms (p95 %.0f ms; first frame after %.1f s)", h.P50, h.P95, h.FirstFrame/1000),
+				yesNo(h.P50 <= hlsGoal)})
+		}
+	}
+	return out
+}
+
+// hlsShortNames are how the targets name the HLS clients.
+var hlsShortNames = map[string]string{
+	hlsClientLL:     "LL-HLS client",
+	hlsClientFFmpeg: "plain HLS (ffmpeg)",
+}
+
+// plural is n and noun, with an s unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 func stepAt(f *fanRow, n int) *fanStep {
@@ -474,6 +593,48 @@ func markdown(r *results, quick bool) string {
 				mb.Metrics["ns/op"], thr, mb.Metrics["B/op"], mb.Metrics["allocs/op"])
 		}
 	}
+	if len(s.PushCost) > 0 {
+		p("\n### 7. CPU added per push target at 1280x720, 30 fps\n\n")
+		p("User+sys of the framecast server's process (role-pushcost, which writes its frames already in yuv420p: no conversion in the loop), in %% of one core: %.0f s with no push, then %.0f s with %d pushes of one protocol to receivers of their own on 127.0.0.1, after they connect and 2 s of warm-up; the difference divided by the pushes. The receivers' CPU is not counted. %s, %.0f s in all%s. The seed recipe serves RTSP only: it has no push to compare with.\n\n",
+			r.Plan.PushMeasure.Seconds(), r.Plan.PushMeasure.Seconds(), r.Plan.PushTargets, plural(r.Plan.PushReps, "repeat"),
+			r.PartSeconds["pushcost"], medianOf(r.Plan.PushReps))
+		p("| protocol | receiver | pushes | server, no push | with the pushes | added per push target | goal | met | seed recipe | frames dropped |\n|---|---|---:|---:|---:|---:|---|---|---|---:|\n")
+		for _, row := range s.PushCost {
+			name, recv := strings.ToUpper(row.Protocol), cmp.Or(pushReceivers[row.Protocol], "–")
+			goal := fmt.Sprintf("≤ %g %% of a core", pushGoal)
+			if row.N == 0 {
+				why := "failed: " + row.Error
+				if row.Skipped != "" {
+					why = "skipped: " + row.Skipped
+				}
+				p("| %s | %s | – | – | – | not measured (%s) | %s | n/a | no equivalent | – |\n", name, recv, cell(why, 300), goal)
+				continue
+			}
+			p("| %s | %s | %d | %.2f %% | %.2f %% | **%.2f %%** of a core | %s | %s | no equivalent | %d |\n", name, recv, row.Targets,
+				row.Base, row.With, row.PerTarget, goal, yesNo(row.PerTarget <= pushGoal), row.Dropped)
+		}
+		for _, row := range s.PushCost {
+			if row.N > 0 && row.Error != "" {
+				p("\n%s: %s failed: %s\n", strings.ToUpper(row.Protocol), plural(len(strings.Split(row.Error, "; ")), "repeat"), cell(row.Error, 300))
+			}
+		}
+	}
+	if len(r.HLS) > 0 {
+		p("\n### 8. HLS latency at 1280x720, 30 fps\n\n")
+		p("framecast and its web server in one process (role-hls), frames stamped and written through the Go API; each client in turn, on a muxer of its own. Latency: send stamp → frame decoded → stamp read back, over %.0f s from %.0f s after the client's first frame. First frame: from starting the client to its first decoded frame. One run, %.0f s in all. The seed recipe serves RTSP only: it has no HLS to compare with.\n\n",
+			r.Plan.HLSMeasure.Seconds(), r.Plan.HLSWarmup.Seconds(), r.PartSeconds["hls"])
+		p("| client | frames | first frame | p50 | p95 | max | goal | met (p50 / p95) | seed recipe |\n|---|---:|---:|---:|---:|---:|---|---|---|\n")
+		goal := fmt.Sprintf("≤ %g s", hlsGoal/1000)
+		for _, h := range r.HLS {
+			name := cmp.Or(hlsClientNames[h.Client], h.Client)
+			if h.Error != "" {
+				p("| %s | not measured: %s | | | | | %s | n/a | no equivalent |\n", name, cell(h.Error, 300), goal)
+				continue
+			}
+			p("| %s | %d | %.0f ms | **%.0f ms** | %.0f ms | %.0f ms | %s | %s / %s | no equivalent |\n", name, h.Frames, h.FirstFrame,
+				h.P50, h.P95, h.Max, goal, yesNo(h.P50 <= hlsGoal), yesNo(h.P95 <= hlsGoal))
+		}
+	}
 	if len(s.Targets) > 0 {
 		p("\n### Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")
 		for _, t := range s.Targets {
@@ -501,6 +662,14 @@ func cell(s string, n int) string {
 		s = s[:n] + "…"
 	}
 	return s
+}
+
+// medianOf says what the push table's figures are over reps repeats.
+func medianOf(reps int) string {
+	if reps > 1 {
+		return "; medians of the repeats"
+	}
+	return ""
 }
 
 func dash(s string) string {

@@ -33,6 +33,11 @@ type plan struct {
 	FanHoldTop     time.Duration `json:"fanout_top_step_hold_ns"`      // framecast over TCP: the target's step
 	FanHoldTopRest time.Duration `json:"fanout_top_step_hold_rest_ns"` // the others
 	MicroBenchtime string        `json:"micro_benchtime"`
+	PushTargets    int           `json:"push_targets"` // pushes of one protocol at once
+	PushMeasure    time.Duration `json:"push_measure_ns"`
+	PushReps       int           `json:"push_reps"`
+	HLSWarmup      time.Duration `json:"hls_warmup_ns"` // from a client's first frame to its window
+	HLSMeasure     time.Duration `json:"hls_measure_ns"`
 }
 
 var fullPlan = plan{
@@ -51,6 +56,11 @@ var fullPlan = plan{
 	FanHoldTop:     30 * time.Second,
 	FanHoldTopRest: 15 * time.Second,
 	MicroBenchtime: "300ms",
+	PushTargets:    2,
+	PushMeasure:    5 * time.Second,
+	PushReps:       1,
+	HLSWarmup:      3 * time.Second,
+	HLSMeasure:     10 * time.Second,
 }
 
 var quickPlan = plan{
@@ -69,6 +79,11 @@ var quickPlan = plan{
 	FanHoldTop:     3 * time.Second,
 	FanHoldTopRest: 3 * time.Second,
 	MicroBenchtime: "100ms",
+	PushTargets:    2,
+	PushMeasure:    3 * time.Second,
+	PushReps:       1,
+	HLSWarmup:      2 * time.Second,
+	HLSMeasure:     5 * time.Second,
 }
 
 // env is what the scenarios share: where things are, and the rings drawn.
@@ -133,12 +148,20 @@ type results struct {
 	Join       []joinSample  `json:"late_join,omitempty"`
 	FanOut     []fanStep     `json:"fanout,omitempty"`
 	Micro      []microResult `json:"micro,omitempty"`
+	PushCost   []pushSample  `json:"push_cost,omitempty"`
+	HLS        []hlsSample   `json:"hls_latency,omitempty"`
 	Summary    summary       `json:"summary"`
 	Errors     []string      `json:"errors,omitempty"`
 	Seconds    float64       `json:"seconds"`
+	// PartSeconds is how long each part of the run took, by name.
+	PartSeconds map[string]float64 `json:"part_seconds,omitempty"`
 }
 
-var allParts = []string{"micro", "throughput", "latency", "join", "fanout"}
+var allParts = []string{"micro", "throughput", "latency", "join", "fanout", "pushcost", "hls"}
+
+// pythonParts are the parts that run the seed recipe or framecast's Python
+// publisher, and so need findPython's Python.
+var pythonParts = []string{"throughput", "latency", "join", "fanout"}
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
@@ -181,7 +204,10 @@ func run(args []string) error {
 	}
 	defer os.RemoveAll(e.tmp)
 	if e.python, err = findPython(); err != nil {
-		return err
+		if slices.ContainsFunc(parts, func(p string) bool { return slices.Contains(pythonParts, p) }) {
+			return err
+		}
+		e.logf("no Python for the seed recipe (no part of this run needs it)")
 	}
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		return fmt.Errorf("ffmpeg is not installed (make deps installs it)")
@@ -193,7 +219,7 @@ func run(args []string) error {
 		return fmt.Errorf("build loadclient: %w", err)
 	}
 
-	res := &results{Date: time.Now().UTC().Format(time.RFC3339), Plan: e.plan}
+	res := &results{Date: time.Now().UTC().Format(time.RFC3339), Plan: e.plan, PartSeconds: map[string]float64{}}
 	res.Machine = describeMachine(e)
 	e.logf("machine: %s, %d cores, load %s; plan: %d repeats", res.Machine.CPU, res.Machine.Cores, res.Machine.LoadBefore, e.plan.Reps)
 	fail := func(part string, err error) {
@@ -201,6 +227,7 @@ func run(args []string) error {
 		res.Errors = append(res.Errors, part+": "+err.Error())
 	}
 	for _, part := range parts {
+		t0 := time.Now()
 		switch part {
 		case "micro":
 			r, err := e.micro()
@@ -232,7 +259,21 @@ func run(args []string) error {
 			if err != nil {
 				fail(part, err)
 			}
+		case "pushcost":
+			r, err := e.pushCost()
+			res.PushCost = r
+			if err != nil {
+				fail(part, err)
+			}
+		case "hls":
+			r, err := e.hlsLatency()
+			res.HLS = r
+			if err != nil {
+				fail(part, err)
+			}
 		}
+		res.PartSeconds[part] = time.Since(t0).Seconds()
+		e.logf("%s: %.0f s", part, res.PartSeconds[part])
 	}
 	res.Seconds = time.Since(e.start).Seconds()
 	res.Machine.LoadAfter = loadAvg()
