@@ -52,6 +52,12 @@ func tsTracks(withAudio bool) (video, audio *mpegts.Track, all []*mpegts.Track) 
 
 // connect runs the SRT handshake. gosrt's Dial cannot be interrupted: it
 // gives up after the connection timeout (3 s, or the URL's conntimeo).
+// A Dial that fails leaves gosrt v0.9.0's goroutines behind where it
+// cannot be reached: after a rejection its timeout timer's goroutine
+// (about 35 KiB with the dialer it holds) waits for good, and after a
+// timeout its socket reader does, now and then (reapDialer collects it
+// only from a connection that was made). The back-off bounds the rate:
+// one a MaxBackoff at most against a listener that keeps refusing.
 func (s *srtProtocol) connect(ctx context.Context, _ *slog.Logger, _, _ []byte, withAudio bool) (link, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
