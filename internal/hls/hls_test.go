@@ -356,54 +356,32 @@ func TestCloseAnswersWaitingRequests(t *testing.T) {
 }
 
 // TestFullQueueDropsUntilTheNextIDR: a muxer that falls behind loses the
-// access unit that did not fit and the P-frames after it, asks for an
-// IDR, and starts again at one.
+// access unit that did not fit and the P-frames after it, counts it in its
+// log and the server's stats, asks for an IDR, and starts again at one.
 func TestFullQueueDropsUntilTheNextIDR(t *testing.T) {
 	s := New(nil, Config{QueueLen: 2})
 	m := newMuxer(s, "/x")
 	sps, pps, idr, slice := []byte{0x67, 1}, []byte{0x68, 2}, []byte{0x65, 3}, []byte{0x41, 4}
-	m.sink([][]byte{slice}, 0, time.Time{}) // before any IDR: skipped
-	if len(m.queue) != 0 {
+	m.queue.Push([][]byte{slice}, 0, time.Time{}) // before any IDR: skipped
+	if len(m.queue.Units()) != 0 {
 		t.Fatal("a P-frame before the first IDR was queued")
 	}
-	m.sink([][]byte{sps, pps, idr}, time.Second, time.Time{})
-	m.sink([][]byte{slice}, 2*time.Second, time.Time{})
-	m.sink([][]byte{slice}, 3*time.Second, time.Time{}) // full: dropped
-	m.sink([][]byte{slice}, 4*time.Second, time.Time{}) // undecodable: skipped
-	if m.dropped.Load() != 1 || s.Stats().Dropped != 1 || len(m.askIDR) != 1 {
-		t.Fatalf("dropped %d (server %d), IDR asked %d times; want 1, 1, 1", m.dropped.Load(), s.Stats().Dropped, len(m.askIDR))
+	m.queue.Push([][]byte{sps, pps, idr}, time.Second, time.Time{})
+	m.queue.Push([][]byte{slice}, 2*time.Second, time.Time{})
+	m.queue.Push([][]byte{slice}, 3*time.Second, time.Time{}) // full: dropped
+	m.queue.Push([][]byte{slice}, 4*time.Second, time.Time{}) // undecodable: skipped
+	if m.queue.Dropped() != 1 || s.Stats().Dropped != 1 || len(m.queue.Wanted()) != 1 {
+		t.Fatalf("dropped %d (server %d), IDR wanted %d times; want 1, 1, 1", m.queue.Dropped(), s.Stats().Dropped, len(m.queue.Wanted()))
 	}
-	first := <-m.queue
-	if len(first.nalus) != 3 || string(first.nalus[2]) != string(idr) || first.pts != time.Second {
-		t.Fatalf("first queued access unit %x at %v, want SPS, PPS, IDR at 1 s", first.nalus, first.pts)
+	first := <-m.queue.Units()
+	if len(first.NALUs) != 3 || string(first.NALUs[2]) != string(idr) || first.PTS != time.Second {
+		t.Fatalf("first queued access unit %x at %v, want SPS, PPS, IDR at 1 s", first.NALUs, first.PTS)
 	}
-	<-m.queue
-	m.sink([][]byte{slice}, 5*time.Second, time.Time{})
-	m.sink([][]byte{sps, pps, idr}, 6*time.Second, time.Time{})
-	if u := <-m.queue; u.pts != 6*time.Second {
-		t.Fatalf("after a drop the muxer starts again at %v, want the IDR at 6 s", u.pts)
-	}
-}
-
-// TestUnitCopiesTheAccessUnit: a queued access unit owns its bytes, and
-// reuses its buffer.
-func TestUnitCopiesTheAccessUnit(t *testing.T) {
-	var u unit
-	au := [][]byte{{1, 2, 3}, {4}, {5, 6}}
-	u.fill(au)
-	au[0][0], au[2][1] = 9, 9
-	if fmt.Sprint(u.nalus) != "[[1 2 3] [4] [5 6]]" {
-		t.Fatalf("unit holds %v, want a copy of the access unit as it was", u.nalus)
-	}
-	buf := &u.buf[:1][0]
-	u.fill([][]byte{{7}, {8}})
-	if fmt.Sprint(u.nalus) != "[[7] [8]]" || &u.buf[:1][0] != buf {
-		t.Fatalf("refilled unit holds %v (same buffer: %v)", u.nalus, &u.buf[:1][0] == buf)
-	}
-	// A NAL unit cannot grow into the next one.
-	_ = append(u.nalus[0], 0xff)
-	if u.nalus[1][0] != 8 {
-		t.Fatal("appending to one NAL unit overwrote the next")
+	<-m.queue.Units()
+	m.queue.Push([][]byte{slice}, 5*time.Second, time.Time{})
+	m.queue.Push([][]byte{sps, pps, idr}, 6*time.Second, time.Time{})
+	if u := <-m.queue.Units(); u.PTS != 6*time.Second {
+		t.Fatalf("after a drop the muxer starts again at %v, want the IDR at 6 s", u.PTS)
 	}
 }
 

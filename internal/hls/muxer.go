@@ -11,6 +11,7 @@ import (
 
 	"github.com/bluenviron/gohlslib/v2"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/framecast/framecast/internal/auqueue"
 	"github.com/framecast/framecast/internal/rtptime"
 	"github.com/framecast/framecast/internal/silence"
 )
@@ -76,37 +77,10 @@ func (a *silentTrack) due(pts time.Duration) (ts int64, at time.Duration, aus []
 	return a.base + n, a.frames.PTS(n), aus
 }
 
-// unit is one access unit queued for a muxer: its NAL units copied into
-// one buffer, reused once the muxer has written them.
-type unit struct {
-	buf     []byte
-	nalus   [][]byte
-	pts     time.Duration
-	capture time.Time
-}
-
-// fill copies au into u, reusing u's buffers.
-func (u *unit) fill(au [][]byte) {
-	size := 0
-	for _, n := range au {
-		size += len(n)
-	}
-	if cap(u.buf) < size {
-		u.buf = make([]byte, 0, size)
-	}
-	u.buf = u.buf[:0]
-	u.nalus = u.nalus[:0]
-	for _, n := range au {
-		start := len(u.buf)
-		u.buf = append(u.buf, n...)
-		u.nalus = append(u.nalus, u.buf[start:len(u.buf):len(u.buf)])
-	}
-}
-
 // muxer is one path's HLS session: a gohlslib muxer fed by a sink on the
-// path's stream. The sink copies each access unit into a bounded queue;
-// the muxer's goroutine writes them into the gohlslib muxer, whose HTTP
-// handler answers the players.
+// path's stream. The sink (the queue's Push) copies each access unit into
+// a bounded queue; the muxer's goroutine writes them into the gohlslib
+// muxer, whose HTTP handler answers the players.
 type muxer struct {
 	s    *Server
 	path string
@@ -119,10 +93,10 @@ type muxer struct {
 	segmentMin time.Duration // SegmentMinDuration, at least a GOP
 	remove     func()        // detaches the sink
 
-	queue   chan *unit
-	free    chan *unit
-	waitIDR atomic.Bool   // skip access units until an IDR
-	askIDR  chan struct{} // a drop: ask the stream for an IDR
+	// queue takes the access units from the stream's encoder goroutine to
+	// the muxer's. Its drops count in the server's too; run asks for the
+	// IDRs it wants, one per idrAskInterval at most.
+	queue *auqueue.Queue
 
 	ready     chan struct{} // closed when the first segment is complete
 	readyOnce sync.Once
@@ -133,7 +107,6 @@ type muxer struct {
 	lastRequest  atomic.Int64 // Unix ns, of the last request's start or end
 	inflight     atomic.Int32
 	waiting      atomic.Int32 // requests waiting for the first segment
-	dropped      atomic.Uint64
 	encodeErrors atomic.Uint64
 
 	// The muxer's goroutine's own.
@@ -147,10 +120,9 @@ type muxer struct {
 func newMuxer(s *Server, path string) *muxer {
 	m := &muxer{
 		s: s, path: path, started: make(chan struct{}),
-		queue: make(chan *unit, s.cfg.QueueLen), free: make(chan *unit, s.cfg.QueueLen+2),
-		askIDR: make(chan struct{}, 1), ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
+		queue: auqueue.New(auqueue.Config{Len: s.cfg.QueueLen, Total: &s.dropped}),
+		ready: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{}),
 	}
-	m.waitIDR.Store(true)
 	m.touch()
 	return m
 }
@@ -195,7 +167,7 @@ func (m *muxer) start() {
 	}
 	// A new sink is a joining viewer: the stream encodes an IDR at once,
 	// so the first segment starts without waiting for the GOP.
-	remove, err := m.s.src(m.path, m.sink)
+	remove, err := m.s.src(m.path, m.queue.Push)
 	if err != nil {
 		m.hls.Close()
 		fail(fmt.Errorf("%w on %s: %w", errNoStream, m.path, err))
@@ -230,16 +202,13 @@ func (m *muxer) run() {
 		select {
 		case <-m.stop:
 			return
-		case u := <-m.queue:
+		case u := <-m.queue.Units():
 			if r := m.write(u); r != "" {
 				reason = r
 				return
 			}
-			select {
-			case m.free <- u:
-			default:
-			}
-		case <-m.askIDR:
+			m.queue.Release(u)
+		case <-m.queue.Wanted():
 			ask.Reset(max(0, idrAskInterval-time.Since(lastAsk)))
 		case <-ask.C:
 			lastAsk = time.Now()
@@ -266,12 +235,9 @@ func (m *muxer) run() {
 
 // write writes one access unit into the muxer. It returns why the muxer
 // must end, or "".
-func (m *muxer) write(u *unit) string {
-	idr := false
-	for i, n := range u.nalus {
+func (m *muxer) write(u *auqueue.Unit) string {
+	for i, n := range u.NALUs {
 		switch h264.NALUType(n[0] & 0x1f) {
-		case h264.NALUTypeIDR:
-			idr = true
 		case h264.NALUTypeSPS, h264.NALUTypePPS:
 			// gohlslib keeps the parameter sets it is given: it gets a
 			// copy made once. New ones are a new format (the path was
@@ -286,23 +252,23 @@ func (m *muxer) write(u *unit) string {
 			} else if !bytes.Equal(*ps, n) {
 				return "stream format changed"
 			}
-			u.nalus[i] = *ps
+			u.NALUs[i] = *ps
 		}
 	}
-	if err := m.hls.WriteH264(m.tracks.video, u.capture, m.clock.ticks(u.pts), u.nalus); err != nil {
+	if err := m.hls.WriteH264(m.tracks.video, u.Capture, m.clock.ticks(u.PTS), u.NALUs); err != nil {
 		m.writeError(fmt.Errorf("write video: %w", err))
 		return ""
 	}
 	if m.tracks.audio != nil {
 		m.writeAudio(u)
 	}
-	if idr {
+	if u.IDR {
 		// The muxer ends a segment at the first IDR segmentMin after it
 		// began; once written, the first segment is complete.
 		switch {
 		case !m.sawIDR:
-			m.sawIDR, m.firstIDR = true, u.pts
-		case u.pts-m.firstIDR >= m.segmentMin:
+			m.sawIDR, m.firstIDR = true, u.PTS
+		case u.PTS-m.firstIDR >= m.segmentMin:
 			m.readyOnce.Do(func() { close(m.ready) })
 		}
 	}
@@ -311,12 +277,12 @@ func (m *muxer) write(u *unit) string {
 
 // writeAudio writes the silent frames due by u's presentation time, after
 // u. Their NTP time is u's capture time less how much earlier they start.
-func (m *muxer) writeAudio(u *unit) {
-	ts, at, aus := m.audio.due(u.pts)
+func (m *muxer) writeAudio(u *auqueue.Unit) {
+	ts, at, aus := m.audio.due(u.PTS)
 	if len(aus) == 0 {
 		return
 	}
-	if err := m.hls.WriteMPEG4Audio(m.tracks.audio, u.capture.Add(at-u.pts), ts, aus); err != nil {
+	if err := m.hls.WriteMPEG4Audio(m.tracks.audio, u.Capture.Add(at-u.PTS), ts, aus); err != nil {
 		m.writeError(fmt.Errorf("write audio: %w", err))
 	}
 }
@@ -338,44 +304,7 @@ func (m *muxer) finish(reason string) {
 	m.hls.Close()
 	close(m.done)
 	m.s.log.Info("hls session closed", "path", m.path, "reason", reason,
-		"dropped", m.dropped.Load(), "mux_errors", m.encodeErrors.Load())
-}
-
-// sink receives the stream's access units on its encoder goroutine: it
-// copies one into a buffer and queues it without blocking.
-func (m *muxer) sink(au [][]byte, pts time.Duration, capture time.Time) {
-	idr := h264.IsRandomAccess(au)
-	if !idr && m.waitIDR.Load() {
-		return
-	}
-	var u *unit
-	select {
-	case u = <-m.free:
-	default:
-		u = &unit{}
-	}
-	u.fill(au)
-	u.pts, u.capture = pts, capture
-	select {
-	case m.queue <- u:
-		if idr {
-			m.waitIDR.Store(false)
-		}
-	default:
-		// The muxer is behind: drop this one and the P-frames after it,
-		// which cannot be decoded without it, until an IDR.
-		m.dropped.Add(1)
-		m.s.dropped.Add(1)
-		m.waitIDR.Store(true)
-		select {
-		case m.free <- u:
-		default:
-		}
-		select {
-		case m.askIDR <- struct{}{}:
-		default:
-		}
-	}
+		"dropped", m.queue.Dropped(), "mux_errors", m.encodeErrors.Load())
 }
 
 // serve answers one request from the muxer. A playlist waits for the

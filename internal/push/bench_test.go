@@ -6,7 +6,7 @@ import (
 )
 
 // BenchmarkSink measures what a push costs the encoder's goroutine per
-// access unit (8 KB: 1.9 Mbit/s at 30 fps): a copy into a pooled buffer
+// access unit (8 KB: 1.9 Mbit/s at 30 fps): a copy into a reused buffer
 // and a channel send ("queued"), or the same copy dropped because the
 // queue is full ("full").
 func BenchmarkSink(b *testing.B) {
@@ -18,11 +18,10 @@ func BenchmarkSink(b *testing.B) {
 			name = "full"
 		}
 		b.Run(name, func(b *testing.B) {
-			p := &Pusher{queue: make(chan *accessUnit, 32)}
-			p.pool.New = func() any { return new(accessUnit) }
+			p := &Pusher{queue: newQueue(32)}
 			s := &subscription{p: p}
 			if full {
-				for range cap(p.queue) {
+				for range 32 {
 					s.sink(au, 0, now)
 				}
 			}
@@ -31,7 +30,7 @@ func BenchmarkSink(b *testing.B) {
 			for i := 0; b.Loop(); i++ {
 				s.sink(au, time.Duration(i)*time.Second/30, now)
 				if !full {
-					p.put(<-p.queue) // what the Pusher's goroutine does
+					p.put(<-p.queue.Units()) // what the Pusher's goroutine does
 				}
 			}
 		})

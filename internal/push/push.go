@@ -20,9 +20,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/framecast/framecast/internal/auqueue"
 )
 
 // Sink receives the encoded stream: the NAL units of one access unit
@@ -122,7 +123,7 @@ type protocol interface {
 type link interface {
 	// write sends one access unit. An error wrapping errBehind dropped it
 	// and leaves the connection up; any other error ends the connection.
-	write(a *accessUnit) error
+	write(a *auqueue.Unit) error
 	// ended is closed when the connection has ended: by the remote, or
 	// after close. err says why.
 	ended() <-chan struct{}
@@ -149,8 +150,7 @@ type Pusher struct {
 	proto protocol
 	url   string // redacted, for logs
 	log   *slog.Logger
-	queue chan *accessUnit
-	pool  sync.Pool
+	queue *auqueue.Queue // from the sink to run; its drops are counted in Stats.Dropped
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -158,7 +158,7 @@ type Pusher struct {
 	err    error // why the Pusher stopped by itself; set before done is closed
 
 	connected                           atomic.Bool
-	sent, dropped, reconnects, failures atomic.Uint64
+	sent, dropped, reconnects, failures atomic.Uint64 // dropped: what run skipped; Stats adds the queue's
 
 	// Owned by the run goroutine.
 	everConnected bool
@@ -213,10 +213,9 @@ func New(cfg Config) (*Pusher, error) {
 	}
 	p := &Pusher{
 		cfg: cfg, proto: tg.proto, url: Redact(cfg.URL),
-		queue: make(chan *accessUnit, cfg.QueueSize), done: make(chan struct{}),
+		queue: newQueue(cfg.QueueSize), done: make(chan struct{}),
 	}
 	p.log = cfg.Logger.With("url", p.url)
-	p.pool.New = func() any { return new(accessUnit) }
 	p.ctx, p.cancel = context.WithCancel(context.Background())
 	go p.run()
 	return p, nil
@@ -234,7 +233,7 @@ func (p *Pusher) Stats() Stats {
 	return Stats{
 		Connected:  p.connected.Load(),
 		FramesSent: p.sent.Load(),
-		Dropped:    p.dropped.Load(),
+		Dropped:    p.dropped.Load() + p.queue.Dropped(),
 		Reconnects: p.reconnects.Load(),
 		Failures:   p.failures.Load(),
 	}
@@ -343,7 +342,7 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 			sub = p.resubscribe(sub)
 		}
 	}
-	if time.Since(idr.arrived) > staleAfter {
+	if time.Since(idr.Arrived) > staleAfter {
 		// Connecting took long: what waits is old. Start from a fresh IDR.
 		p.put(idr)
 		p.drain()
@@ -368,11 +367,11 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 			return time.Since(since), true, nil
 		case <-l.ended():
 			return time.Since(since), true, l.err()
-		case a := <-p.queue:
-			if a.gap {
+		case a := <-p.queue.Units():
+			if a.Gap {
 				needIDR = true
 			}
-			if needIDR && !a.idr {
+			if needIDR && !a.IDR {
 				p.dropped.Add(1)
 				p.put(a)
 				ask()
@@ -456,14 +455,14 @@ func (p *Pusher) resubscribe(old *subscription) *subscription {
 
 // waitIDR discards access units up to the first IDR and keeps its SPS and
 // PPS for the ANNOUNCE.
-func (p *Pusher) waitIDR() (*accessUnit, error) {
+func (p *Pusher) waitIDR() (*auqueue.Unit, error) {
 	for {
 		select {
 		case <-p.ctx.Done():
 			return nil, p.ctx.Err()
-		case a := <-p.queue:
-			if a.idr {
-				sps, pps := a.params()
+		case a := <-p.queue.Units():
+			if a.IDR {
+				sps, pps := params(a)
 				if sps != nil && pps != nil {
 					p.sps, p.pps = append(p.sps[:0], sps...), append(p.pps[:0], pps...)
 				}
@@ -478,25 +477,16 @@ func (p *Pusher) waitIDR() (*accessUnit, error) {
 }
 
 // drain empties the queue.
-func (p *Pusher) drain() {
-	for {
-		select {
-		case a := <-p.queue:
-			p.put(a)
-		default:
-			return
-		}
-	}
-}
+func (p *Pusher) drain() { p.queue.Drain() }
 
-func (p *Pusher) put(a *accessUnit) { p.pool.Put(a) }
+// put gives a spent access unit back for reuse.
+func (p *Pusher) put(a *auqueue.Unit) { p.queue.Release(a) }
 
 // subscription is one registration of a sink with the encoder.
 type subscription struct {
 	p      *Pusher
 	remove func()
 	muted  atomic.Bool
-	gap    bool // an access unit was dropped since the last one queued; the encoder's goroutine only
 }
 
 // sink copies the access unit and queues it without blocking: when the
@@ -505,18 +495,7 @@ func (s *subscription) sink(au [][]byte, pts time.Duration, capture time.Time) {
 	if s.muted.Load() {
 		return
 	}
-	p := s.p
-	a := p.pool.Get().(*accessUnit)
-	a.fill(au, pts, capture)
-	a.gap = s.gap
-	select {
-	case p.queue <- a:
-		s.gap = false
-	default:
-		p.pool.Put(a)
-		p.dropped.Add(1)
-		s.gap = true
-	}
+	s.p.queue.Push(au, pts, capture)
 }
 
 func (s *subscription) close() {

@@ -15,6 +15,7 @@ import (
 	"github.com/bluenviron/gortmplib"
 	"github.com/bluenviron/gortmplib/pkg/codecs"
 
+	"github.com/framecast/framecast/internal/auqueue"
 	"github.com/framecast/framecast/internal/silence"
 )
 
@@ -102,22 +103,22 @@ func (l *rtmpLink) read() {
 	l.readErr = err
 }
 
-func (l *rtmpLink) write(a *accessUnit) error {
-	if len(a.nalus) == 0 {
+func (l *rtmpLink) write(a *auqueue.Unit) error {
+	if len(a.NALUs) == 0 {
 		return nil
 	}
 	if !l.begun {
-		l.base, l.begun = a.pts, true
+		l.base, l.begun = a.PTS, true
 	}
-	pts := a.pts - l.base
+	pts := a.PTS - l.base
 	l.nc.SetWriteDeadline(time.Now().Add(writeTimeout))
-	if err := l.w.WriteH264(l.video, pts, pts, a.nalus); err != nil {
+	if err := l.w.WriteH264(l.video, pts, pts, a.NALUs); err != nil {
 		return err
 	}
 	if l.audio == nil {
 		return nil
 	}
-	samples, aus := l.sound.Due(a.pts)
+	samples, aus := l.sound.Due(a.PTS)
 	for i, n := range samples {
 		if err := l.w.WriteMPEG4Audio(l.audio, l.sound.PTS(n)-l.base, aus[i]); err != nil {
 			return fmt.Errorf("rtmp audio: %w", err)

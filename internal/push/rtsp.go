@@ -16,6 +16,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
+	"github.com/framecast/framecast/internal/auqueue"
 	"github.com/framecast/framecast/internal/h264desc"
 	"github.com/framecast/framecast/internal/rtptime"
 	"github.com/framecast/framecast/internal/silence"
@@ -135,17 +136,17 @@ type rtspLink struct {
 
 // write sends one access unit. Its RTP timestamp comes from its pts; its
 // capture time goes to RTCP sender reports.
-func (l *rtspLink) write(a *accessUnit) error {
-	pkts, err := l.enc.Encode(a.nalus)
+func (l *rtspLink) write(a *auqueue.Unit) error {
+	pkts, err := l.enc.Encode(a.NALUs)
 	if err != nil {
 		return fmt.Errorf("packetise: %w", err)
 	}
 	// The sink's pts was made from the mount's ticks by rtptime.Duration,
 	// so this gives back the mount's own spacing.
-	ts := l.base + uint32(rtptime.Ticks(a.pts, h264desc.ClockRate))
+	ts := l.base + uint32(rtptime.Ticks(a.PTS, h264desc.ClockRate))
 	for _, pkt := range pkts {
 		pkt.Timestamp = ts
-		if err := l.c.WritePacketRTPWithNTP(l.media, pkt, a.capture); err != nil {
+		if err := l.c.WritePacketRTPWithNTP(l.media, pkt, a.Capture); err != nil {
 			if errors.As(err, new(liberrors.ErrClientWriteQueueFull)) {
 				return fmt.Errorf("%w: %w", errBehind, err)
 			}
@@ -169,9 +170,9 @@ type rtspAudio struct {
 // writeAudio sends the silent frames due by the video access unit a, in
 // one RTP packet. Their RTCP time is a's capture time less how much
 // earlier they start, so that the remote keeps the tracks in step.
-func (l *rtspLink) writeAudio(a *accessUnit) error {
+func (l *rtspLink) writeAudio(a *auqueue.Unit) error {
 	au := l.audio
-	samples, aus := au.sound.Due(a.pts)
+	samples, aus := au.sound.Due(a.PTS)
 	if len(samples) == 0 {
 		return nil
 	}
@@ -179,7 +180,7 @@ func (l *rtspLink) writeAudio(a *accessUnit) error {
 	if err != nil {
 		return fmt.Errorf("packetise audio: %w", err)
 	}
-	ntp := a.capture.Add(au.sound.PTS(samples[0]) - a.pts)
+	ntp := a.Capture.Add(au.sound.PTS(samples[0]) - a.PTS)
 	for _, pkt := range pkts {
 		pkt.Timestamp += au.base + uint32(samples[0])
 		if err := l.c.WritePacketRTPWithNTP(au.media, pkt, ntp); err != nil {

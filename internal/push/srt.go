@@ -13,6 +13,7 @@ import (
 	tscodecs "github.com/bluenviron/mediacommon/v2/pkg/formats/mpegts/codecs"
 	srt "github.com/datarhei/gosrt"
 
+	"github.com/framecast/framecast/internal/auqueue"
 	"github.com/framecast/framecast/internal/rtptime"
 	"github.com/framecast/framecast/internal/silence"
 )
@@ -114,20 +115,20 @@ func (l *srtLink) read() {
 	}
 }
 
-func (l *srtLink) write(a *accessUnit) error {
-	if len(a.nalus) == 0 {
+func (l *srtLink) write(a *auqueue.Unit) error {
+	if len(a.NALUs) == 0 {
 		return nil
 	}
 	if !l.begun {
-		l.base, l.begun = a.pts, true
+		l.base, l.begun = a.PTS, true
 	}
-	ts := rtptime.Ticks(a.pts-l.base, tsClockRate) + tsOffset
+	ts := rtptime.Ticks(a.PTS-l.base, tsClockRate) + tsOffset
 	l.buf.Reset()
-	if err := l.mw.WriteH264(l.video, ts, ts, a.nalus); err != nil {
+	if err := l.mw.WriteH264(l.video, ts, ts, a.NALUs); err != nil {
 		return fmt.Errorf("mpeg-ts: %w", err)
 	}
 	if l.audio != nil {
-		if samples, aus := l.sound.Due(a.pts); len(samples) > 0 {
+		if samples, aus := l.sound.Due(a.PTS); len(samples) > 0 {
 			ats := rtptime.Ticks(l.sound.PTS(samples[0])-l.base, tsClockRate) + tsOffset
 			if err := l.mw.WriteMPEG4Audio(l.audio, ats, aus); err != nil {
 				return fmt.Errorf("mpeg-ts audio: %w", err)

@@ -14,8 +14,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/internal/auqueue"
 	"github.com/framecast/framecast/internal/h264desc"
 	"github.com/framecast/framecast/internal/rtptime"
 	"github.com/pion/ice/v4"
@@ -109,16 +109,10 @@ func newWebRTCAPI(ips []net.IP, log *slog.Logger) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
-// accessUnit is one encoded picture queued for a preview, in Annex-B.
-type accessUnit struct {
-	data []byte
-	pts  time.Duration
-	idr  bool
-}
-
 // peer is one browser's preview of one stream: a WebRTC peer connection fed
-// by a sink on the stream. The sink copies each access unit into a bounded
-// queue; the peer's goroutine packetises it and sends it.
+// by a sink on the stream. The sink (the queue's Push) copies each access
+// unit into a bounded queue; the peer's goroutine packetises it and sends
+// it.
 type peer struct {
 	s        *Server
 	id       string
@@ -130,18 +124,19 @@ type peer struct {
 	sender   *webrtc.RTPSender
 	counters *pathCounters
 
-	queue   chan accessUnit
-	free    chan []byte   // spent buffers for the sink to reuse
-	waitIDR atomic.Bool   // skip access units until an IDR
-	askIDR  chan struct{} // a loss or a drop: ask the stream for an IDR
+	// queue takes the access units, in Annex-B for pion's payloader, from
+	// the stream's encoder goroutine to the peer's. Its drops count in the
+	// path's too; run asks for the IDRs it wants.
+	queue  *auqueue.Queue
+	askIDR chan struct{} // a lost picture: ask the stream for an IDR
 
 	connected chan struct{}
 	connOnce  sync.Once
 	stop      chan struct{}
 	stopOnce  sync.Once
 
-	since          atomic.Int64 // when it connected, Unix ns
-	bytes, dropped atomic.Uint64
+	since atomic.Int64 // when it connected, Unix ns
+	bytes atomic.Uint64
 }
 
 // refusedCounts are the previews refused for a limit, for the metrics.
@@ -207,10 +202,8 @@ func (s *Server) newPeer(path, remote string) (*peer, error) {
 	rand.Read(id[:])
 	p := &peer{
 		s: s, id: hex.EncodeToString(id[:]), path: path, remote: remote, host: host, pc: pc, track: track, sender: sender,
-		queue: make(chan accessUnit, previewQueueLen), free: make(chan []byte, previewQueueLen+2),
 		askIDR: make(chan struct{}, 1), connected: make(chan struct{}), stop: make(chan struct{}),
 	}
-	p.waitIDR.Store(true)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
@@ -238,6 +231,7 @@ func (s *Server) newPeer(path, remote string) (*peer, error) {
 		s.counted[path] = c
 	}
 	p.counters = c
+	p.queue = newPreviewQueue(c)
 	s.peers[p.id] = p
 	s.wg.Add(2)
 	go p.run()
@@ -311,7 +305,7 @@ func (p *peer) run() {
 	}
 	// The sink is added only now, so that the IDR it asks for reaches the
 	// browser instead of being sent before DTLS is up.
-	remove, err := p.s.fc.AddSink(p.path, p.sink)
+	remove, err := p.s.fc.AddSink(p.path, p.queue.Push)
 	if err != nil {
 		p.s.log.Info("preview ended", "path", p.path, "remote", p.remote, "error", err)
 		return
@@ -337,13 +331,12 @@ func (p *peer) run() {
 		select {
 		case <-p.stop:
 			return
-		case au := <-p.queue:
-			p.send(pay, au, &seq, ts0)
-			select {
-			case p.free <- au.data:
-			default:
-			}
+		case u := <-p.queue.Units():
+			p.send(pay, u, &seq, ts0)
+			p.queue.Release(u)
 		case <-p.askIDR:
+			ask.Reset(max(0, idrAskInterval-time.Since(lastAsk)))
+		case <-p.queue.Wanted():
 			ask.Reset(max(0, idrAskInterval-time.Since(lastAsk)))
 		case <-ask.C:
 			// A new sink is a joining viewer: the stream encodes an IDR.
@@ -351,8 +344,8 @@ func (p *peer) run() {
 			// without the lost ones are skipped.
 			lastAsk = time.Now()
 			remove()
-			p.waitIDR.Store(true)
-			if remove, err = p.s.fc.AddSink(p.path, p.sink); err != nil {
+			p.queue.WaitIDR()
+			if remove, err = p.s.fc.AddSink(p.path, p.queue.Push); err != nil {
 				remove = func() {}
 				p.s.log.Info("preview ended", "path", p.path, "remote", p.remote, "error", err)
 				return
@@ -371,7 +364,7 @@ func (p *peer) finish() {
 	delete(p.s.peers, p.id)
 	p.s.mu.Unlock()
 	p.s.log.Info("preview left", "path", p.path, "remote", p.remote, "id", p.id,
-		"bytes", p.bytes.Load(), "dropped", p.dropped.Load())
+		"bytes", p.bytes.Load(), "dropped", p.queue.Dropped())
 }
 
 // readRTCP reads the browser's RTCP (which runs the NACK responder and the
@@ -396,60 +389,16 @@ func (p *peer) readRTCP() {
 	}
 }
 
-// startCode precedes each NAL unit in the Annex-B buffers pion's payloader
-// takes. They are written here rather than by h264.AnnexB.Marshal, which
-// allocates a new buffer for every access unit, so that buffers are reused.
-var startCode = []byte{0, 0, 0, 1}
-
-// sink receives the stream's access units on its encoder goroutine: it
-// copies one into a buffer and queues it without blocking.
-func (p *peer) sink(au [][]byte, pts time.Duration, _ time.Time) {
-	idr := h264.IsRandomAccess(au) // the mount passes no empty NAL units
-	if !idr && p.waitIDR.Load() {
-		return
-	}
-	size := 0
-	for _, n := range au {
-		size += len(startCode) + len(n)
-	}
-	var buf []byte
-	select {
-	case buf = <-p.free:
-	default:
-		buf = make([]byte, 0, size)
-	}
-	buf = buf[:0]
-	for _, n := range au {
-		buf = append(buf, startCode...)
-		buf = append(buf, n...)
-	}
-	select {
-	case p.queue <- accessUnit{data: buf, pts: pts, idr: idr}:
-		if idr {
-			p.waitIDR.Store(false)
-		}
-	default:
-		// The preview is behind: drop this one and the P-frames after it,
-		// which cannot be decoded without it, until an IDR.
-		p.dropped.Add(1)
-		p.counters.dropped.Add(1)
-		p.waitIDR.Store(true)
-		select {
-		case p.free <- buf:
-		default:
-		}
-		select {
-		case p.askIDR <- struct{}{}:
-		default:
-		}
-	}
+// newPreviewQueue makes a preview's queue, whose drops count in c too.
+func newPreviewQueue(c *pathCounters) *auqueue.Queue {
+	return auqueue.New(auqueue.Config{Len: previewQueueLen, AnnexB: true, Total: &c.dropped})
 }
 
 // send packetises one access unit (FU-A, SPS and PPS in a STAP-A with the
 // IDR) with an RTP timestamp from its presentation time, and sends it.
-func (p *peer) send(pay *codecs.H264Payloader, au accessUnit, seq *uint16, ts0 uint32) {
-	ts := ts0 + uint32(rtptime.Ticks(au.pts, h264desc.ClockRate))
-	payloads := pay.Payload(rtpMTU, au.data)
+func (p *peer) send(pay *codecs.H264Payloader, u *auqueue.Unit, seq *uint16, ts0 uint32) {
+	ts := ts0 + uint32(rtptime.Ticks(u.PTS, h264desc.ClockRate))
+	payloads := pay.Payload(rtpMTU, u.Bytes())
 	for i, pl := range payloads {
 		pkt := &rtp.Packet{
 			Header:  rtp.Header{Version: 2, Marker: i == len(payloads)-1, SequenceNumber: *seq, Timestamp: ts},
