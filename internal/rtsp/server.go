@@ -5,6 +5,7 @@
 package rtsp
 
 import (
+	"cmp"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -18,6 +19,14 @@ import (
 
 	"github.com/framecast/framecast/internal/listen"
 )
+
+// DefaultWriteQueueSize is the number of RTP packets queued per viewer when
+// Config.WriteQueueSize is 0. An access unit's packets go into the queue at
+// once, so it must hold the largest: a 4K IDR at framecast's own bitrate is
+// several hundred packets, more than gortsplib's default of 256, which
+// dropped every 4K TCP viewer as too slow at its first IDR. 1024 holds an
+// IDR of 1.4 MB; each slot costs a viewer 16 bytes.
+const DefaultWriteQueueSize = 1024
 
 // Config configures a Server.
 type Config struct {
@@ -48,7 +57,8 @@ type Config struct {
 	ReadCredentials func(path string) []Credential
 	// OnAuthFailure is called when a viewer presents wrong credentials.
 	OnAuthFailure func(remote net.Addr, path, user string)
-	// WriteQueueSize is the number of packets queued per viewer (power of two).
+	// WriteQueueSize is the number of packets queued per viewer (a power
+	// of two); 0 means DefaultWriteQueueSize.
 	WriteQueueSize int
 	Logger         *slog.Logger
 	// Listen opens the RTSP TCP listener; nil means net.Listen. Accept
@@ -96,7 +106,7 @@ func Listen(cfg Config) (*Server, error) {
 		MulticastRTPPort:  cfg.MulticastRTPPort,
 		MulticastRTCPPort: cfg.MulticastRTCPPort,
 		TLSConfig:         cfg.TLSConfig,
-		WriteQueueSize:    cfg.WriteQueueSize,
+		WriteQueueSize:    cmp.Or(cfg.WriteQueueSize, DefaultWriteQueueSize),
 		Listen:            s.listen,
 	}
 	if cfg.TLSConfig != nil {

@@ -1,0 +1,104 @@
+package rtsp
+
+import (
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+)
+
+// TestAViewerTakesA4KIDRWhole: an IDR of a 4K stream at framecast's own
+// bitrate (several hundred RTP packets; 1 MB here, about 730) goes to a
+// TCP viewer's queue at once. The queue must hold it: a viewer whose
+// queue overflows is dropped as too slow, and with gortsplib's default of
+// 256 packets every 4K viewer was, at its first IDR.
+func TestAViewerTakesA4KIDRWhole(t *testing.T) {
+	cfg := Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
+	s, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sps := []byte{0x67, 0x64, 0x00, 0x33, 0xac}
+	pps := []byte{0x68, 0xee, 0x3c, 0xb0}
+	m, err := s.Mount("/4k", sps, pps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const idrSize = 1 << 20
+	u, err := base.ParseURL("rtsp://" + s.Addr().String() + "/4k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := gortsplib.ProtocolTCP
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forma *format.H264
+	media := desc.FindFormat(&forma)
+	dec, err := forma.CreateDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Setup(desc.BaseURL, media, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	idrs := 0
+	c.OnPacketRTP(media, forma, func(pkt *rtp.Packet) {
+		au, err := dec.Decode(pkt)
+		if err != nil {
+			return
+		}
+		for _, n := range au {
+			if len(n) == idrSize {
+				mu.Lock()
+				idrs++
+				mu.Unlock()
+			}
+		}
+	})
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- c.Wait() }()
+	got := func() int { mu.Lock(); defer mu.Unlock(); return idrs }
+	deadline := time.Now().Add(20 * time.Second)
+	var pts time.Duration
+	for got() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d whole IDRs within 20 s, want 3", got())
+		}
+		select {
+		case err := <-ended:
+			t.Fatalf("the viewer was disconnected after %d IDRs: %v (slow viewers %d)", got(), err, m.SlowViewers())
+		default:
+		}
+		for i := range 10 { // an IDR, then P-frames, 30 fps
+			au := [][]byte{nalu(0x41, 20_000)}
+			if i == 0 {
+				au = [][]byte{sps, pps, nalu(0x65, idrSize)}
+			}
+			pts += time.Second / 30
+			if err := m.WriteAccessUnit(au, pts, time.Now()); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(time.Second / 30) // pacing, as a 30 fps encoder writes
+		}
+	}
+	if n := m.SlowViewers(); n != 0 {
+		t.Errorf("%d viewers dropped as too slow, want none", n)
+	}
+}
