@@ -1,10 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"maps"
 	"math"
+	"os/exec"
 	"strings"
 	"testing"
+
+	"github.com/framecast/framecast"
+	"github.com/framecast/framecast/bench"
 )
 
 func TestParseBench(t *testing.T) {
@@ -185,6 +191,168 @@ func TestPushAndHLSReport(t *testing.T) {
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("the report has no %q:\n%s", want, md)
+		}
+	}
+}
+
+func TestParseStreamLine(t *testing.T) {
+	for _, c := range []struct {
+		line string
+		want streamCounters
+		ok   bool
+		err  bool
+	}{
+		{line: "STREAM path=/bench frames_in=300 encoded=290 dropped=10 skipped=0 refused=1 viewers=1 slow_viewers=2",
+			want: streamCounters{FramesIn: 300, Encoded: 290, Dropped: 10, Refused: 1, Viewers: 1, SlowViewers: 2}, ok: true},
+		{line: "STREAM path=/bench frames_in=120 encoded=0 dropped=0 skipped=120 refused=0 viewers=0 slow_viewers=0",
+			want: streamCounters{FramesIn: 120, Skipped: 120}, ok: true},
+		{line: "STREAM path=/bench none"},
+		{line: "RTSP rtsp://127.0.0.1:1234/bench"},
+		{line: "STREAM frames_in=1 encoded=1 dropped=0 skipped=0 refused=0 viewers=0 slow_viewers=0", err: true},
+		{line: "STREAM path=/bench frames_in=1 encoded=1 dropped=0 skipped=0 refused=0 viewers=0", err: true},
+		{line: "STREAM path=/bench frames_in=x encoded=1 dropped=0 skipped=0 refused=0 viewers=0 slow_viewers=0", err: true},
+		{line: "STREAM path=/bench frames_in=-1 encoded=1 dropped=0 skipped=0 refused=0 viewers=0 slow_viewers=0", err: true},
+		{line: `STREAM path=/bench frames_in="1`, err: true},
+	} {
+		got, ok, err := parseStreamLine(c.line)
+		if (err != nil) != c.err {
+			t.Errorf("parseStreamLine(%q): error %v, want error %v", c.line, err, c.err)
+			continue
+		}
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("parseStreamLine(%q) = %+v, %v; want %+v, %v", c.line, got, ok, c.want, c.ok)
+		}
+	}
+	// What role-framecast prints reads back.
+	st := framecast.StreamStats{FramesIn: 7, FramesEncoded: 5, Dropped: 2, Viewers: 1, SlowViewers: 3}
+	got, ok, err := parseStreamLine(streamLine("/bench", st, true))
+	if want := (streamCounters{FramesIn: 7, Encoded: 5, Dropped: 2, Viewers: 1, SlowViewers: 3}); err != nil || !ok || got != want {
+		t.Errorf("streamLine read back as %+v, %v, %v; want %+v", got, ok, err, want)
+	}
+	if _, ok, err := parseStreamLine(streamLine("/bench", st, false)); ok || err != nil {
+		t.Errorf("streamLine of no stream read back as ok %v, error %v", ok, err)
+	}
+}
+
+func TestStatsCount(t *testing.T) {
+	for _, c := range []struct {
+		payload, key string
+		want         int
+	}{
+		{`{"sent": 300, "seconds": 5.1, "shm": true}`, "sent", 300},
+		{`{"frames_in":120,"encoded":0}`, "frames_in", 120},
+		{`{"sent": 300}`, "frames_in", 0},
+		{``, "sent", 0},
+		{`pushed=3`, "sent", 0},
+	} {
+		if got := statsCount(c.payload, c.key); got != c.want {
+			t.Errorf("statsCount(%q, %q) = %d, want %d", c.payload, c.key, got, c.want)
+		}
+	}
+}
+
+// TestShmReport checks the shm part's ratios, targets and section: two
+// repeats of the ingest alone, a viewer case, the maximum rate, 4K with
+// its viewer dropped, and a case that failed.
+func TestShmReport(t *testing.T) {
+	big, hd := size1080.String(), size720.String()
+	win := func(in, dropped, slow uint64) *streamCounters {
+		return &streamCounters{FramesIn: in, Encoded: in - dropped, Dropped: dropped, SlowViewers: slow}
+	}
+	prod := func(p, s float64) map[string]float64 { return map[string]float64{"producer": p, "framecast": s} }
+	r := &results{Plan: quickPlan, PartSeconds: map[string]float64{"shm": 58},
+		Shm: []shmSample{
+			{Case: shmIdle, System: sysPyIngest, Size: big, Rep: 0, Cores: 0.10, CoresByProc: prod(0.06, 0.04), InFPS: 30, Window: win(120, 0, 0)},
+			{Case: shmIdle, System: sysPyIngest, Size: big, Rep: 1, Cores: 0.20, CoresByProc: prod(0.12, 0.08), InFPS: 30, Window: win(120, 0, 0)},
+			{Case: shmIdle, System: sysPyShmWrite, Size: big, Rep: 0, Cores: 0.04, CoresByProc: prod(0.035, 0.005), InFPS: 30, Window: win(120, 0, 0)},
+			{Case: shmIdle, System: sysPyShmWrite, Size: big, Rep: 1, Cores: 0.06, CoresByProc: prod(0.05, 0.01), InFPS: 30, Window: win(120, 0, 0)},
+			{Case: shmIdle, System: sysPyShmFrame, Size: big, Rep: 0, Error: "producer exited"},
+			{Case: shmViewer, System: sysPyShmWrite, Size: hd, Cores: 0.2, CoresByProc: prod(0.03, 0.17), FPS: 30},
+			{Case: shmViewer, System: sysSeed, Size: hd, Cores: 0.32, CoresByProc: map[string]float64{"seed": 0.32}, FPS: 30},
+			{Case: shmMax, System: sysPyShmWrite, Size: big, Cores: 1.5, CoresByProc: prod(0.2, 1.3), FPS: 120},
+			{Case: shmMax, System: sysGoShm, Size: big, Cores: 1.5, CoresByProc: prod(0.1, 1.4), FPS: 125},
+			{Case: shmMax, System: sysGoAPI, Size: big, Cores: 1.4, CoresByProc: map[string]float64{"fc-go-api": 1.4}, FPS: 140},
+			{Case: shm4K, System: sysPyShmWrite, Size: size2160.String(), Cores: 1.2, CoresByProc: prod(0.15, 1.05),
+				InFPS: 30.2, EncodedFPS: 29.5, Window: win(121, 3, 1), Sent: 152, ServerIn: 152},
+		}}
+	r.Summary = summarize(r)
+	write := r.Summary.shmRow(shmIdle, sysPyShmWrite, big)
+	if write == nil || write.N != 2 || math.Abs(write.Vs-0.35) > 1e-9 || math.Abs(write.Cores-0.05) > 1e-9 || math.Abs(write.ProducerCores-0.0425) > 1e-9 {
+		t.Errorf("idle write() row %+v: want 2 repeats, 0.05 cores, 0.35 × (the median of 0.4 and 0.3)", write)
+	}
+	if row := r.Summary.shmRow(shmMax, sysPyShmWrite, big); row == nil || row.Vs != 0.96 || math.Abs(row.VsGoAPI-120.0/140) > 1e-9 {
+		t.Errorf("max row %+v: want 0.96 × the Go publisher, 0.857 × the Go API", row)
+	}
+	met := map[string]string{}
+	measured := map[string]string{}
+	for _, tg := range r.Summary.Targets {
+		met[tg.Name], measured[tg.Name] = tg.Met, tg.Measured
+	}
+	for name, want := range map[string]string{
+		"ingest CPU, 1080p30 from Python, nobody watching, shared memory write() (one copy)":           "yes",
+		"ingest CPU, 1080p30 from Python, nobody watching, shared memory frame()/commit() (zero copy)": "n/a",
+		"CPU with one viewer at 720p30, shared memory from Python":                                     "yes",
+		"CPU with one viewer at 1080p30, shared memory from Python":                                    "n/a",
+		"max frames/s from Python at 1080p, shared memory":                                             "yes",
+		"4K30 bgr24 from Python, shared memory, one viewer":                                            "no",
+	} {
+		if met[name] != want {
+			t.Errorf("target %q met %q (%s), want %q", name, met[name], measured[name], want)
+		}
+	}
+	if m := measured["ingest CPU, 1080p30 from Python, nobody watching, shared memory frame()/commit() (zero copy)"]; m != "not measured: producer exited" {
+		t.Errorf("failed case measured %q", m)
+	}
+	md := markdown(r, true)
+	for _, want := range []string{
+		"### 9. Shared-memory ingest from Python (issue 15)",
+		"| Unix socket, write() | 30.0 frames/s | 0.090 | 0.060 | **0.150** | 1 | (the reference) | – | no equivalent |",
+		"| shared memory, write() (one copy) | 30.0 frames/s | 0.043 | 0.007 | **0.050** | 0.35 × | ≤ 0.35 × socket | yes | no equivalent |",
+		"| shared memory, frame()/commit() (zero copy: stamped in the slot) | not measured: producer exited |",
+		"| 1280x720 | **0.200** | 0.170 | 30.0 | 0.320 | 30.0 | 0.62 × | ≤ 0.8 × seed | yes |",
+		"| Python, shared memory, write() (one copy) | **120** | 0.20 | 1.30 | 0.96 × | 0.86 × | ≥ 0.95 × Go publisher | yes | not measured in this run (section 1 measures it) |",
+		"| Go publisher, shared memory, WriteFrame (one copy) | **125** | 0.10 | 1.40 | (the reference) | 0.89 × |",
+		"| Go API, in the server's process | **140** | – | 1.40 | 1.12 × | – |",
+		"| 30 frames/s | **30.2** frames/s (152 of 152 sent in all) | 3 of 121 | 29.5 frames/s | 0.0 frames/s (disconnected by the server as too slow",
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("the report has no %q:\n%s", want, md)
+		}
+	}
+	if strings.Contains(md, "1920x1080 | **") {
+		t.Errorf("the viewer table has a 1080p row though nothing was measured there:\n%s", md)
+	}
+}
+
+// TestPythonStampMatchesGo checks that bench/python/benchframes.py stamps
+// the very pixels bench.StampRow does, at the sizes the harness uses.
+func TestPythonStampMatchesGo(t *testing.T) {
+	py := ""
+	for _, name := range []string{"/usr/bin/python3", "python3"} { // findPython's order
+		if path, err := exec.LookPath(name); err == nil && exec.Command(path, "-c", "import numpy").Run() == nil {
+			py = path
+			break
+		}
+	}
+	if py == "" {
+		t.Skip("no python3 with numpy")
+	}
+	for _, sz := range []size{size480, size720, size1080, size2160} {
+		script := fmt.Sprintf(`import sys; sys.path.insert(0, "../python")
+import numpy as np, benchframes
+f = np.zeros((%d, %d, 3), np.uint8)
+benchframes._row(f, 0, 0xbeef)
+benchframes._row(f, 1, 0x1234)
+sys.stdout.buffer.write(f.tobytes())`, sz.H, sz.W)
+		out, err := exec.Command(py, "-c", script).Output()
+		if err != nil {
+			t.Fatalf("%v: python: %v", sz, err)
+		}
+		want := make([]byte, sz.W*sz.H*3)
+		bench.StampRow(want, sz.W, sz.H, bench.RowNumber, 0xbeef)
+		bench.StampRow(want, sz.W, sz.H, bench.RowSent, 0x1234)
+		if !bytes.Equal(out, want) {
+			t.Errorf("%v: Python's stamp differs from bench.StampRow's", sz)
 		}
 	}
 }

@@ -17,6 +17,7 @@ type summary struct {
 	Join       []joinRow `json:"late_join,omitempty"`
 	FanOut     []fanRow  `json:"fanout,omitempty"`
 	PushCost   []pushRow `json:"push_cost,omitempty"`
+	Shm        []shmRow  `json:"shm,omitempty"`
 	Targets    []target  `json:"targets,omitempty"`
 }
 
@@ -265,6 +266,7 @@ func summarize(r *results) summary {
 		}
 		s.PushCost = append(s.PushCost, row)
 	}
+	s.Shm = summarizeShm(r.Shm)
 	s.Targets = targets(&s, r)
 	return s
 }
@@ -391,7 +393,8 @@ func targets(s *summary, r *results) []target {
 		out = append(out, target{"1000 TCP viewers at 720p30", "no loss", "not measured", "n/a"})
 	}
 	out = append(out, pushTargets(s)...)
-	return append(out, hlsTargets(r)...)
+	out = append(out, hlsTargets(r)...)
+	return append(out, shmTargets(s)...)
 }
 
 // pushTargets are the push cost's targets, a protocol each.
@@ -634,6 +637,9 @@ func markdown(r *results, quick bool) string {
 			p("| %s | %d | %.0f ms | **%.0f ms** | %.0f ms | %.0f ms | %s | %s / %s | no equivalent |\n", name, h.Frames, h.FirstFrame,
 				h.P50, h.P95, h.Max, goal, yesNo(h.P50 <= hlsGoal), yesNo(h.P95 <= hlsGoal))
 		}
+	}
+	if len(r.Shm) > 0 {
+		shmMarkdown(&b, r)
 	}
 	if len(s.Targets) > 0 {
 		p("\n### Targets\n\n| target | goal | measured | met |\n|---|---|---|---|\n")

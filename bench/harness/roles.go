@@ -6,6 +6,7 @@ package main
 // "KEY value" line each, and their counters as "STATS {json}" when they end.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"flag"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -164,6 +166,7 @@ func roleFramecast(args []string) error {
 	udp := fs.Bool("udp", true, "serve RTP over UDP too")
 	idrOnJoin := fs.Bool("idr-on-join", true, "force an IDR when a viewer joins")
 	i420 := fs.Bool("yuv420p", false, "with -api: send the ring converted to yuv420p beforehand (no conversion in the loop, no stamps)")
+	alwaysEncode := fs.Bool("always-encode", true, "encode while nobody watches (false: the server's default, frames kept unconverted until a viewer comes)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at each SIGUSR1")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -175,7 +178,7 @@ func roleFramecast(args []string) error {
 	cfg := framecast.Config{
 		RTSPAddress:      "127.0.0.1:0",
 		DisableUDP:       !*udp,
-		AlwaysEncode:     true,
+		AlwaysEncode:     *alwaysEncode,
 		DisableIDROnJoin: !*idrOnJoin,
 		StatusInterval:   -1,
 		Logger:           slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -198,12 +201,17 @@ func roleFramecast(args []string) error {
 	fmt.Printf("RTSP rtsp://%s/bench\n", srv.Addr())
 	ctx, cancel := untilSignal()
 	defer cancel()
+	go answerStats(srv, "/bench")
 	if *ingestURL != "" {
 		if _, err := srv.ListenIngest(*ingestURL); err != nil {
 			return err
 		}
 		fmt.Println("INGEST", *ingestURL)
 		<-ctx.Done()
+		if st, ok := streamStats(srv, "/bench"); ok {
+			printStats(map[string]uint64{"frames_in": st.FramesIn, "encoded": st.FramesEncoded,
+				"dropped": st.Dropped, "skipped": st.Skipped, "refused": st.Refused})
+		}
 		return nil
 	}
 	if !*api {
@@ -242,6 +250,42 @@ func roleFramecast(args []string) error {
 	st.Close()
 	printStats(s)
 	return nil
+}
+
+// answerStats answers each "stats" line on stdin with a STREAM line: the
+// counters of path's stream (streamLine), so that the harness can take
+// them at both ends of a window. It returns at the end of stdin.
+func answerStats(srv *framecast.Server, path string) {
+	sc := bufio.NewScanner(os.Stdin)
+	for sc.Scan() {
+		if strings.TrimSpace(sc.Text()) == "stats" {
+			st, ok := streamStats(srv, path)
+			fmt.Println(streamLine(path, st, ok))
+		}
+	}
+}
+
+// streamStats are the counters of path's stream, if it has one.
+func streamStats(srv *framecast.Server, path string) (framecast.StreamStats, bool) {
+	for _, info := range srv.Streams() {
+		if info.Path == path {
+			return info.Stats, true
+		}
+	}
+	return framecast.StreamStats{}, false
+}
+
+// streamLine is the STREAM line of a stream's counters (parseStreamLine
+// reads it back):
+//
+//	STREAM path=/bench frames_in=300 encoded=290 dropped=10 skipped=0 refused=0 viewers=1 slow_viewers=0
+//	STREAM path=/bench none
+func streamLine(path string, st framecast.StreamStats, ok bool) string {
+	if !ok {
+		return fmt.Sprintf("STREAM path=%s none", path)
+	}
+	return fmt.Sprintf("STREAM path=%s frames_in=%d encoded=%d dropped=%d skipped=%d refused=%d viewers=%d slow_viewers=%d",
+		path, st.FramesIn, st.FramesEncoded, st.Dropped, st.Skipped, st.Refused, st.Viewers, st.SlowViewers)
 }
 
 // toYUV420P converts bgr24 frames to packed yuv420p frames.
@@ -359,12 +403,15 @@ func roleX264(args []string) error {
 }
 
 // roleGoPublisher is a producer in its own process that sends the ring to a
-// framecast server's ingest with the Go client (publisher).
+// framecast server's ingest with the Go client (publisher): over the
+// socket, or with -shm through the shared-memory ring (WriteFrame copies
+// each frame once into a slot, as Python's write does).
 func roleGoPublisher(args []string) error {
 	fs := flag.NewFlagSet("role-gopub", flag.ContinueOnError)
 	var c common
 	c.register(fs)
 	addr := fs.String("address", "", "framecast's ingest address")
+	shmRing := fs.Bool("shm", false, "send frames through the shared-memory ring (required: no fall-back to the socket)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -377,11 +424,15 @@ func roleGoPublisher(args []string) error {
 	}
 	ctx, cancel := untilSignal()
 	defer cancel()
+	var opts []publisher.Option
+	if *shmRing {
+		opts = append(opts, publisher.WithSharedMemory(publisher.SharedMemory{Required: true}))
+	}
 	dctx, dcancel := context.WithTimeout(ctx, 10*time.Second)
 	pub, err := publisher.Dial(dctx, *addr, "/bench", publisher.Format{
 		PixelFormat: framecast.BGR24, Width: c.w, Height: c.h, FPS: 30,
 		Encoder: &publisher.EncoderConfig{BitrateKbps: c.bitrate, GOP: c.gop},
-	})
+	}, opts...)
 	dcancel()
 	if err != nil {
 		return err

@@ -38,6 +38,10 @@ type plan struct {
 	PushReps       int           `json:"push_reps"`
 	HLSWarmup      time.Duration `json:"hls_warmup_ns"` // from a client's first frame to its window
 	HLSMeasure     time.Duration `json:"hls_measure_ns"`
+	ShmReps        int           `json:"shm_reps"`
+	ShmWarmup      time.Duration `json:"shm_warmup_ns"`
+	ShmMeasure     time.Duration `json:"shm_measure_ns"`
+	ShmMaxMeasure  time.Duration `json:"shm_max_measure_ns"` // the maximum-rate window
 }
 
 var fullPlan = plan{
@@ -61,6 +65,10 @@ var fullPlan = plan{
 	PushReps:       1,
 	HLSWarmup:      3 * time.Second,
 	HLSMeasure:     10 * time.Second,
+	ShmReps:        1,
+	ShmWarmup:      time.Second,
+	ShmMeasure:     4 * time.Second,
+	ShmMaxMeasure:  3 * time.Second,
 }
 
 var quickPlan = plan{
@@ -84,6 +92,10 @@ var quickPlan = plan{
 	PushReps:       1,
 	HLSWarmup:      2 * time.Second,
 	HLSMeasure:     5 * time.Second,
+	ShmReps:        1,
+	ShmWarmup:      time.Second,
+	ShmMeasure:     2 * time.Second,
+	ShmMaxMeasure:  2 * time.Second,
 }
 
 // env is what the scenarios share: where things are, and the rings drawn.
@@ -150,6 +162,7 @@ type results struct {
 	Micro      []microResult `json:"micro,omitempty"`
 	PushCost   []pushSample  `json:"push_cost,omitempty"`
 	HLS        []hlsSample   `json:"hls_latency,omitempty"`
+	Shm        []shmSample   `json:"shm,omitempty"`
 	Summary    summary       `json:"summary"`
 	Errors     []string      `json:"errors,omitempty"`
 	Seconds    float64       `json:"seconds"`
@@ -157,11 +170,11 @@ type results struct {
 	PartSeconds map[string]float64 `json:"part_seconds,omitempty"`
 }
 
-var allParts = []string{"micro", "throughput", "latency", "join", "fanout", "pushcost", "hls"}
+var allParts = []string{"micro", "throughput", "latency", "join", "fanout", "pushcost", "hls", "shm"}
 
 // pythonParts are the parts that run the seed recipe or framecast's Python
 // publisher, and so need findPython's Python.
-var pythonParts = []string{"throughput", "latency", "join", "fanout"}
+var pythonParts = []string{"throughput", "latency", "join", "fanout", "shm"}
 
 func run(args []string) error {
 	fs := flag.NewFlagSet("harness", flag.ContinueOnError)
@@ -268,6 +281,12 @@ func run(args []string) error {
 		case "hls":
 			r, err := e.hlsLatency()
 			res.HLS = r
+			if err != nil {
+				fail(part, err)
+			}
+		case "shm":
+			r, err := e.shm()
+			res.Shm = r
 			if err != nil {
 				fail(part, err)
 			}

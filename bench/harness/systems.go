@@ -17,7 +17,13 @@ const (
 	sysSeedIDR     = "seed-idr"          // the seed recipe forcing an IDR when a viewer plays
 	sysGoAPIAllIDR = "fc-go-api-all-idr" // framecast with every frame an IDR: the viewer's floor for a join
 	sysGoAPII420   = "fc-go-api-yuv420p" // framecast, Go API, frames already in yuv420p: no conversion
+	sysPyShmWrite  = "fc-py-shm-write"   // framecast, Python over the shared-memory ring, write(): one copy
+	sysPyShmFrame  = "fc-py-shm-frame"   // framecast, Python over the shared-memory ring, frame()/commit(): stamped in the slot, no copy
+	sysGoShm       = "fc-go-shm"         // framecast, the Go publisher package over the shared-memory ring, WriteFrame: one copy
 )
+
+// pyShmModes are fc_publish.py's --shm for the Python producers.
+var pyShmModes = map[string]string{sysPyIngest: "off", sysPyShmWrite: "write", sysPyShmFrame: "frame"}
 
 // systemNames are how tables name the systems.
 var systemNames = map[string]string{
@@ -29,6 +35,9 @@ var systemNames = map[string]string{
 	sysSeedIDR:     "seed recipe + IDR forced on PLAY",
 	sysGoAPIAllIDR: "framecast, every frame an IDR (the viewer's floor)",
 	sysGoAPII420:   "framecast, Go API, frames already yuv420p (no conversion)",
+	sysPyShmWrite:  "framecast, shared memory from Python, write() (one copy)",
+	sysPyShmFrame:  "framecast, shared memory from Python, frame()/commit() (zero copy: stamped in the slot)",
+	sysGoShm:       "framecast, shared memory from Go (publisher), WriteFrame (one copy)",
 }
 
 type size struct{ W, H int }
@@ -45,6 +54,7 @@ var (
 	size480  = size{640, 480}
 	size720  = size{1280, 720}
 	size1080 = size{1920, 1080}
+	size2160 = size{3840, 2160}
 )
 
 // gop is the IDR interval of every system: 2 s at 30 fps.
@@ -83,6 +93,24 @@ func (r *running) stop() map[string]string {
 // encoder rather than drop (throughput runs). It returns once the stream is
 // playable.
 func (e *env) startSystem(sys string, sz size, rate float64, block bool) (*running, error) {
+	return e.startSystemWith(sys, sz, rate, sysOptions{block: block})
+}
+
+// sysOptions are startSystemWith's settings beyond the rate.
+type sysOptions struct {
+	block bool // framecast's writes wait for the encoder rather than drop
+	// idle runs framecast as it is by default, converting and encoding
+	// nothing while nobody watches (the harness's framecast otherwise
+	// always encodes): what ingest costs alone.
+	idle bool
+	// mmapRing has a Python producer map its ring file rather than read it
+	// (the 4K ring is 750 MB).
+	mmapRing bool
+}
+
+// startSystemWith is startSystem with more settings.
+func (e *env) startSystemWith(sys string, sz size, rate float64, o sysOptions) (*running, error) {
+	block := o.block
 	ring, err := e.ring(sz)
 	if err != nil {
 		return nil, err
@@ -96,7 +124,8 @@ func (e *env) startSystem(sys string, sz size, rate float64, block bool) (*runni
 	}
 	switch sys {
 	case sysGoAPI, sysGoAPIAllIDR, sysGoAPII420:
-		args := append([]string{e.self, "role-framecast", "-api", fmt.Sprintf("-block=%v", block)}, common...)
+		args := append([]string{e.self, "role-framecast", "-api", fmt.Sprintf("-block=%v", block),
+			fmt.Sprintf("-always-encode=%v", !o.idle)}, common...)
 		switch sys {
 		case sysGoAPIAllIDR:
 			args = append(args, "-gop", "1") // the last -gop wins
@@ -114,11 +143,12 @@ func (e *env) startSystem(sys string, sz size, rate float64, block bool) (*runni
 		if _, err := p.expect("PUBLISHING", 10*time.Second); err != nil {
 			return fail(err)
 		}
-	case sysPyIngest, sysGoIngest:
+	case sysPyIngest, sysGoIngest, sysPyShmWrite, sysPyShmFrame, sysGoShm:
 		e.nsock++
 		sock := "unix://" + filepath.Join(e.tmp, fmt.Sprintf("ingest-%d.sock", e.nsock))
 		p, err := startProc("framecast", []string{e.self, "role-framecast", "-ingest", sock,
-			fmt.Sprintf("-block=%v", block), "-bitrate", strconv.Itoa(sz.bitrate()), "-gop", strconv.Itoa(gop)}, nil)
+			fmt.Sprintf("-block=%v", block), fmt.Sprintf("-always-encode=%v", !o.idle),
+			"-bitrate", strconv.Itoa(sz.bitrate()), "-gop", strconv.Itoa(gop)}, nil)
 		if err != nil {
 			return fail(err)
 		}
@@ -130,12 +160,21 @@ func (e *env) startSystem(sys string, sz size, rate float64, block bool) (*runni
 			return fail(err)
 		}
 		var argv []string
-		if sys == sysPyIngest {
+		if mode, ok := pyShmModes[sys]; ok {
 			argv = []string{e.python, filepath.Join(e.root, "bench", "python", "fc_publish.py"),
 				"--address", sock, "--ring", ring, "--size", sz.String(), "--fps", fmtRate(rate),
 				"--bitrate", strconv.Itoa(sz.bitrate()), "--gop", strconv.Itoa(gop)}
+			if mode != "off" {
+				argv = append(argv, "--shm", mode)
+			}
+			if o.mmapRing {
+				argv = append(argv, "--ring-mmap")
+			}
 		} else {
 			argv = append([]string{e.self, "role-gopub", "-address", sock}, common...)
+			if sys == sysGoShm {
+				argv = append(argv, "-shm")
+			}
 		}
 		prod, err := startProc("producer", argv, nil)
 		if err != nil {
