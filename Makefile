@@ -95,10 +95,11 @@ vet:
 test: deps vet
 	$(GO) test -race -count=1 -p 1 -timeout 15m ./...
 
-# bench runs every benchmark (at most 15 minutes), writes bench/results/DATE.json
-# and prints a Markdown table. Benchmarks report numbers; they never fail CI.
+# bench runs every benchmark (about 15 minutes), writes bench/results/DATE.json,
+# prints the Markdown tables and puts them in docs/benchmarks.md. Benchmarks
+# report numbers; they never fail CI.
 bench: deps bench-deps
-	$(GO) run ./bench/harness
+	$(GO) run ./bench/harness -doc docs/benchmarks.md
 
 BENCH_APT_PACKAGES := python3-gst-1.0 gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly
 bench-deps:

@@ -356,3 +356,26 @@ sys.stdout.buffer.write(f.tobytes())`, sz.H, sz.W)
 		}
 	}
 }
+
+func TestSpliceDocReplacesWhatIsBetweenTheMarkers(t *testing.T) {
+	for _, tc := range []struct {
+		doc, md, want, err string
+	}{
+		{doc: "# B\n" + docBegin + "\nold\ntables\n" + docEnd + "\n## Findings\n", md: "new\n",
+			want: "# B\n" + docBegin + "\nnew\n" + docEnd + "\n## Findings\n"},
+		{doc: docBegin + "\n" + docEnd + "\n", md: "no newline", want: docBegin + "\nno newline\n" + docEnd + "\n"},
+		{doc: "# B\nno markers\n", md: "x", err: "want a"},
+		{doc: docEnd + "\n" + docBegin + "\n", md: "x", err: "want a"},
+	} {
+		got, err := spliceDoc([]byte(tc.doc), tc.md)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("spliceDoc(%q): error %v, want one with %q", tc.doc, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || string(got) != tc.want {
+			t.Errorf("spliceDoc(%q, %q) = %q, %v; want %q", tc.doc, tc.md, got, err, tc.want)
+		}
+	}
+}

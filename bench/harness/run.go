@@ -182,14 +182,18 @@ func run(args []string) error {
 	only := fs.String("only", strings.Join(allParts, ","), "parts to run, comma-separated: "+strings.Join(allParts, ", "))
 	out := fs.String("out", "bench/results", "directory for DATE.json (\"\" writes none)")
 	root := fs.String("root", ".", "the framecast repository")
+	doc := fs.String("doc", "", "also write the tables into this Markdown file, between its "+docBegin+" and "+docEnd+" lines (make bench: docs/benchmarks.md); a full run only")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: go run ./bench/harness [flags]\n\nRuns framecast's benchmarks and the systems it is compared with (docs/benchmarks.md),\nwrites DATE.json and prints Markdown tables.\n\n")
+		fmt.Fprintf(fs.Output(), "usage: go run ./bench/harness [flags]\n\nRuns framecast's benchmarks and the systems it is compared with (docs/benchmarks.md),\nwrites DATE.json, prints Markdown tables and, with -doc, puts them in docs/benchmarks.md.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	parts := strings.Split(*only, ",")
+	if *doc != "" && (*quick || len(parts) != len(allParts)) {
+		return fmt.Errorf("-doc wants a full run (no -quick, no -only): the file shows every part")
+	}
 	for _, p := range parts {
 		if !slices.Contains(allParts, p) {
 			return fmt.Errorf("-only: unknown part %q (want %s)", p, strings.Join(allParts, ", "))
@@ -320,6 +324,16 @@ func run(args []string) error {
 			return err
 		}
 		e.logf("wrote %s (%.0f s in all)", path, res.Seconds)
+	}
+	if *doc != "" {
+		path := *doc
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(e.root, path)
+		}
+		if err := writeDoc(path, md); err != nil {
+			return err
+		}
+		e.logf("wrote the tables into %s", path)
 	}
 	if len(res.Errors) > 0 {
 		return fmt.Errorf("%d part(s) failed: %s", len(res.Errors), strings.Join(res.Errors, "; "))
