@@ -57,6 +57,9 @@ type Config struct {
 	ReadCredentials func(path string) []Credential
 	// OnAuthFailure is called when a viewer presents wrong credentials.
 	OnAuthFailure func(remote net.Addr, path, user string)
+	// DisableGSO sends each RTP packet to a UDP viewer in a datagram of its
+	// own, instead of an access unit's packets in one UDP_SEGMENT send.
+	DisableGSO bool
 	// WriteQueueSize is the number of packets queued per viewer (a power
 	// of two); 0 means DefaultWriteQueueSize.
 	WriteQueueSize int
@@ -108,6 +111,7 @@ func Listen(cfg Config) (*Server, error) {
 		TLSConfig:         cfg.TLSConfig,
 		WriteQueueSize:    cmp.Or(cfg.WriteQueueSize, DefaultWriteQueueSize),
 		Listen:            s.listen,
+		ListenPacket:      s.listenPacket,
 	}
 	if cfg.TLSConfig != nil {
 		s.gs.TLSListen = s.listenTLS

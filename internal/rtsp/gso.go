@@ -1,0 +1,180 @@
+package rtsp
+
+import (
+	"encoding/binary"
+	"errors"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// gsoMaxSegments and gsoMaxBytes bound one batch: Linux takes at most 64
+// segments in one UDP_SEGMENT send, of at most 64 KiB in all.
+const (
+	gsoMaxSegments = 64
+	gsoMaxBytes    = 65000
+)
+
+// gsoMaxFree bounds the spent batches kept for reuse.
+const gsoMaxFree = 256
+
+// gsoStale is how long a batch may wait for its access unit's last packet
+// before the next write sends it anyway (a viewer gone mid-frame).
+const gsoStale = time.Second
+
+// gsoConn is the RTP socket of the server's UDP viewers. gortsplib writes
+// each RTP packet to a viewer with one WriteTo; gsoConn holds a viewer's
+// packets until the one with the RTP marker bit (the end of an access
+// unit) and sends them with one sendmsg and UDP generic segmentation
+// offload (UDP_SEGMENT): the kernel then carries the frame through its
+// stack once and cuts it into the same datagrams at the end. Segments
+// must all have the first one's size but the last, so a larger or a
+// second short packet sends what is held first. Where the kernel or the
+// interface refuses UDP_SEGMENT, gsoConn falls back for good to one
+// datagram per packet.
+//
+// A viewer's packets are written by its session's goroutine, one after the
+// other; the map of batches is guarded by mu, and no lock is held while
+// sending.
+type gsoConn struct {
+	*net.UDPConn
+	off atomic.Bool // UDP_SEGMENT refused: one datagram per packet
+	now func() time.Time
+
+	mu      sync.Mutex
+	batches map[netip.AddrPort]*gsoBatch
+	free    []*gsoBatch
+	swept   time.Time // when batches were last looked through for stale ones
+}
+
+type gsoBatch struct {
+	to    *net.UDPAddr
+	buf   []byte
+	seg   int // size of every segment but the last
+	n     int // segments
+	short bool
+	since time.Time
+}
+
+func newGSOConn(c *net.UDPConn) *gsoConn {
+	return &gsoConn{UDPConn: c, batches: map[netip.AddrPort]*gsoBatch{}, now: time.Now}
+}
+
+// WriteTo sends p to addr, or holds it until its access unit ends.
+func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok || c.off.Load() || len(p) < 2 || len(p) > gsoMaxBytes {
+		return c.UDPConn.WriteTo(p, addr)
+	}
+	key := ua.AddrPort()
+	marker := p[1]&0x80 != 0
+	now := c.now()
+	var send []*gsoBatch
+	c.mu.Lock()
+	b := c.batches[key]
+	if b != nil && (len(p) > b.seg || b.short || b.n == gsoMaxSegments || len(b.buf)+len(p) > gsoMaxBytes) {
+		delete(c.batches, key)
+		send = append(send, b)
+		b = nil
+	}
+	if b == nil {
+		if k := len(c.free); k > 0 {
+			b, c.free = c.free[k-1], c.free[:k-1]
+		} else {
+			b = &gsoBatch{buf: make([]byte, 0, 8<<10)}
+		}
+		b.to, b.buf, b.seg, b.n, b.short, b.since = ua, b.buf[:0], len(p), 0, false, now
+		c.batches[key] = b
+	}
+	b.buf = append(b.buf, p...)
+	b.n++
+	b.short = len(p) < b.seg
+	if marker {
+		delete(c.batches, key)
+		send = append(send, b)
+	}
+	// A viewer gone in the middle of a frame leaves its batch: send it.
+	if now.Sub(c.swept) > gsoStale/2 {
+		c.swept = now
+		for k, s := range c.batches {
+			if now.Sub(s.since) > gsoStale {
+				delete(c.batches, k)
+				send = append(send, s)
+			}
+		}
+	}
+	c.mu.Unlock()
+	var err error
+	for _, s := range send {
+		// An error sending another viewer's stale batch is not this
+		// write's.
+		if e := c.send(s); e != nil && s.to == ua && err == nil {
+			err = e
+		}
+	}
+	c.mu.Lock()
+	for _, s := range send {
+		if cap(s.buf) <= 4*gsoMaxBytes && len(c.free) < gsoMaxFree {
+			c.free = append(c.free, s)
+		}
+	}
+	c.mu.Unlock()
+	return len(p), err
+}
+
+// send writes one batch to addr: one datagram, or its segments in one
+// UDP_SEGMENT sendmsg.
+func (c *gsoConn) send(b *gsoBatch) error {
+	addr := b.to
+	if b.n == 1 {
+		_, err := c.UDPConn.WriteTo(b.buf, addr)
+		return err
+	}
+	if !c.off.Load() {
+		var oob [32]byte // unix.CmsgSpace(2) is 24 on 64-bit Linux, 16 on 32-bit
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		h.SetLen(unix.CmsgLen(2))
+		binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(b.seg))
+		_, _, err := c.UDPConn.WriteMsgUDP(b.buf, oob[:unix.CmsgSpace(2)], addr)
+		if err == nil || !refused(err) {
+			return err
+		}
+		c.off.Store(true)
+	}
+	var err error
+	for off := 0; off < len(b.buf); off += b.seg {
+		end := min(off+b.seg, len(b.buf))
+		if _, e := c.UDPConn.WriteTo(b.buf[off:end], addr); e != nil && err == nil {
+			err = e
+		}
+	}
+	return err
+}
+
+// refused reports whether err says the kernel or the interface does not
+// take UDP_SEGMENT.
+func refused(err error) bool {
+	return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.EINVAL) ||
+		errors.Is(err, syscall.ENOPROTOOPT) || errors.Is(err, syscall.EOPNOTSUPP)
+}
+
+// listenPacket is gortsplib's ListenPacket hook: the RTP socket of UDP
+// viewers sends each access unit with UDP_SEGMENT (gsoConn); the RTCP
+// socket and multicast are left as they are.
+func (s *Server) listenPacket(network, address string) (net.PacketConn, error) {
+	pc, err := net.ListenPacket(network, address)
+	if err != nil || address != s.cfg.UDPRTPAddress || s.cfg.DisableGSO {
+		return pc, err
+	}
+	if uc, ok := pc.(*net.UDPConn); ok {
+		return newGSOConn(uc), nil
+	}
+	return pc, nil
+}

@@ -1,0 +1,125 @@
+package rtsp
+
+import (
+	"bytes"
+	"net"
+	"testing"
+	"time"
+)
+
+// rtpPacket is a fake RTP packet of size bytes: its marker bit set or not,
+// its bytes numbered from seq.
+func rtpPacket(seq byte, size int, marker bool) []byte {
+	p := make([]byte, size)
+	p[0] = 0x80
+	p[1] = 96
+	if marker {
+		p[1] |= 0x80
+	}
+	for i := 2; i < size; i++ {
+		p[i] = seq + byte(i)
+	}
+	return p
+}
+
+// gsoPair is a gsoConn and a socket it sends to.
+func gsoPair(t *testing.T) (*gsoConn, *net.UDPConn) {
+	t.Helper()
+	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { send.Close(); recv.Close() })
+	return newGSOConn(send), recv
+}
+
+// receive reads n datagrams.
+func receive(t *testing.T, c *net.UDPConn, n int) [][]byte {
+	t.Helper()
+	var out [][]byte
+	buf := make([]byte, 65536)
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	for range n {
+		k, _, err := c.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("after %d of %d datagrams: %v", len(out), n, err)
+		}
+		out = append(out, bytes.Clone(buf[:k]))
+	}
+	return out
+}
+
+// TestGSOConnSendsEachPacketAsItsOwnDatagram: whatever the batching (a
+// small packet first, equal segments, a short last one, a second short
+// one, a larger one, the 64-segment bound), the receiver gets every
+// packet as the datagram it was, in order, once the access unit's last
+// packet (marker) is written; with UDP_SEGMENT refused too.
+// pk is a packet of a test frame.
+type pk struct {
+	size   int
+	marker bool
+}
+
+func TestGSOConnSendsEachPacketAsItsOwnDatagram(t *testing.T) {
+	long := make([]pk, 70, 71)
+	for i := range long {
+		long[i] = pk{900, false}
+	}
+	frames := map[string][]pk{
+		"one packet":            {{1200, true}},
+		"idr":                   {{30, false}, {1440, false}, {1440, false}, {1440, false}, {900, true}},
+		"short then longer":     {{1440, false}, {700, false}, {1440, false}, {1440, true}},
+		"larger than the first": {{500, false}, {1440, false}, {1440, true}},
+		"more than 64":          append(long, pk{100, true}),
+	}
+	for _, off := range []bool{false, true} {
+		for name, frame := range frames {
+			t.Run(name, func(t *testing.T) {
+				c, recv := gsoPair(t)
+				c.off.Store(off)
+				var want [][]byte
+				for i, p := range frame {
+					pkt := rtpPacket(byte(i), p.size, p.marker)
+					want = append(want, pkt)
+					if n, err := c.WriteTo(pkt, recv.LocalAddr()); err != nil || n != len(pkt) {
+						t.Fatalf("WriteTo: %d, %v", n, err)
+					}
+				}
+				got := receive(t, recv, len(want))
+				for i := range want {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("datagram %d: %d bytes, want packet %d (%d bytes)", i, len(got[i]), i, len(want[i]))
+					}
+				}
+				if len(c.batches) != 0 {
+					t.Errorf("%d batches held after the access unit ended", len(c.batches))
+				}
+				if !off && c.off.Load() {
+					t.Errorf("the kernel refused UDP_SEGMENT on loopback")
+				}
+			})
+		}
+	}
+}
+
+// TestGSOConnSendsAStaleBatch: packets whose access unit never ends (the
+// viewer left mid-frame) go out with the next write, to anyone, once they
+// are gsoStale old.
+func TestGSOConnSendsAStaleBatch(t *testing.T) {
+	c, recv := gsoPair(t)
+	_, other := gsoPair(t)
+	now := time.Now()
+	c.now = func() time.Time { return now }
+	held := rtpPacket(1, 1000, false)
+	c.WriteTo(held, recv.LocalAddr())
+	now = now.Add(gsoStale + time.Millisecond)
+	c.WriteTo(rtpPacket(2, 500, true), other.LocalAddr())
+	if got := receive(t, recv, 1); !bytes.Equal(got[0], held) {
+		t.Errorf("stale packet: got %d bytes, want the %d held", len(got[0]), len(held))
+	}
+	receive(t, other, 1)
+}
