@@ -47,9 +47,11 @@ func roleRTSP(args []string) error {
 	fs := flag.NewFlagSet("role-rtsp", flag.ContinueOnError)
 	queue := fs.Int("queue", 0, "packets queued per viewer (a power of two); 0: internal/rtsp's default")
 	gso := fs.Bool("gso", true, "send a UDP viewer's access unit in one UDP_SEGMENT send (false: a datagram per packet)")
+	memProfile := fs.String("memprofile", "", "write a heap profile to this file at each SIGUSR1")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	defer heapProfileOnSignal(*memProfile)()
 	aus, sps, pps, err := bench.EncodeGOP(1280, 720, size720.bitrate(), gop, gop)
 	if err != nil {
 		return err
