@@ -419,14 +419,6 @@ func pausedAfter(fps float64) time.Duration {
 // get this follow-up, so it is rate-limited as they are (IDRInterval).
 const nobufferProbe = 30
 
-// fastProbe is the number of frames after a join's IDR that a first
-// follow-up IDR comes, for ffmpeg's fast start with -fflags nobuffer
-// (-analyzeduration 0 -probesize 32, the ffplay low-latency line): it
-// probes only the first frame or two, drops them, and without this waits
-// for the follow-up at nobufferProbe (1.17 s p50 in make bench); measured
-// with ffmpeg 5.1, its first picture was the frame after this IDR.
-const fastProbe = 4
-
 // encodeLoop encodes pipe's waiting pictures until its ready queue is
 // closed. It keeps the last picture: when no new one comes for
 // IdleInterval, it encodes it again with a fresh timestamp (with IdleRepeat),
@@ -446,9 +438,8 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 		spacing    = time.Duration(float64(time.Second) / pipe.fps)
 		burstUntil time.Time // repeats come at burstSpacing until then
 		// followUp counts the frames written since the last IDR that
-		// answered a join, up to nobufferProbe; the frames at fastProbe
-		// and nobufferProbe are forced to IDRs too. 0 when no follow-up
-		// is due.
+		// answered a join, up to nobufferProbe, whose frame is forced to
+		// an IDR too; 0 when no follow-up is due.
 		followUp int
 	)
 	idle := time.NewTimer(cfg.IdleInterval)
@@ -487,7 +478,7 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			// One IDR answers every join up to now.
 			force, served, lastForced, answers = true, join, time.Now(), true
 		}
-		if followUp == fastProbe || followUp == nobufferProbe {
+		if followUp == nobufferProbe {
 			force = true
 		}
 		img := p.img
