@@ -9,7 +9,9 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/pion/rtp"
 
 	"github.com/framecast/framecast/internal/h264desc"
@@ -55,31 +57,7 @@ func TestEveryRTPPacketFitsMediamtx(t *testing.T) {
 	}
 	for _, proto := range []gortsplib.Protocol{gortsplib.ProtocolTCP, gortsplib.ProtocolUDP} {
 		t.Run(proto.String(), func(t *testing.T) {
-			u, err := base.ParseURL("rtsp://" + s.Addr().String() + "/big")
-			if err != nil {
-				t.Fatal(err)
-			}
-			c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
-			if err := c.Start(); err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
-			desc, _, err := c.Describe(u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var forma *format.H264
-			media := desc.FindFormat(&forma)
-			if media == nil {
-				t.Fatal("no H.264 media in the SDP")
-			}
-			dec, err := forma.CreateDecoder()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := c.Setup(desc.BaseURL, media, 0, 0); err != nil {
-				t.Fatal(err)
-			}
+			c, media, forma, dec := setupH264(t, s, "/big", proto)
 			var (
 				mu      sync.Mutex
 				largest int
@@ -144,4 +122,37 @@ func TestEveryRTPPacketFitsMediamtx(t *testing.T) {
 			}
 		})
 	}
+}
+
+// setupH264 connects gortsplib's client to path over proto and sets up its
+// H.264 media; it returns the client (closed when the test ends), the
+// media, its format and a decoder of it.
+func setupH264(t *testing.T, s *Server, path string, proto gortsplib.Protocol) (*gortsplib.Client, *description.Media, *format.H264, *rtph264.Decoder) {
+	t.Helper()
+	u, err := base.ParseURL("rtsp://" + s.Addr().String() + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
+	if err := c.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	desc, _, err := c.Describe(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var forma *format.H264
+	media := desc.FindFormat(&forma)
+	if media == nil {
+		t.Fatal("no H.264 media in the SDP")
+	}
+	dec, err := forma.CreateDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Setup(desc.BaseURL, media, 0, 0); err != nil {
+		t.Fatal(err)
+	}
+	return c, media, forma, dec
 }

@@ -7,8 +7,6 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
-	"github.com/bluenviron/gortsplib/v5/pkg/base"
-	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/pion/rtp"
 )
 
@@ -31,29 +29,7 @@ func TestAViewerTakesA4KIDRWhole(t *testing.T) {
 		t.Fatal(err)
 	}
 	const idrSize = 1 << 20
-	u, err := base.ParseURL("rtsp://" + s.Addr().String() + "/4k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	tcp := gortsplib.ProtocolTCP
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	desc, _, err := c.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var forma *format.H264
-	media := desc.FindFormat(&forma)
-	dec, err := forma.CreateDecoder()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Setup(desc.BaseURL, media, 0, 0); err != nil {
-		t.Fatal(err)
-	}
+	c, media, forma, dec := setupH264(t, s, "/4k", gortsplib.ProtocolTCP)
 	var mu sync.Mutex
 	idrs := 0
 	c.OnPacketRTP(media, forma, func(pkt *rtp.Packet) {
