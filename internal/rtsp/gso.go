@@ -22,7 +22,7 @@ const (
 )
 
 // gsoMaxFree bounds the spent batches kept for reuse.
-const gsoMaxFree = 256
+const gsoMaxFree = 32
 
 // gsoStale is how long a batch may wait for its access unit's last packet
 // before the next write sends it anyway (a viewer gone mid-frame).
@@ -120,7 +120,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	c.mu.Lock()
 	for _, s := range send {
-		if cap(s.buf) <= 4*gsoMaxBytes && len(c.free) < gsoMaxFree {
+		if cap(s.buf) <= 2*gsoMaxBytes && len(c.free) < gsoMaxFree {
 			c.free = append(c.free, s)
 		}
 	}
