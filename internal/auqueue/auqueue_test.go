@@ -179,7 +179,12 @@ func TestConcurrentPushAndReceive(t *testing.T) {
 					select {
 					case u = <-q.Units():
 					case <-done:
-						return
+						// Everything is pushed: take what is left.
+						select {
+						case u = <-q.Units():
+						default:
+							return
+						}
 					}
 					i := int(u.PTS)
 					payload := u.NALUs[len(u.NALUs)-1][1:]
@@ -230,10 +235,6 @@ func TestConcurrentPushAndReceive(t *testing.T) {
 					time.Sleep(100 * time.Microsecond)
 				}
 			}
-			for len(q.Units()) > 0 {
-				time.Sleep(time.Millisecond)
-			}
-			time.Sleep(10 * time.Millisecond)
 			close(done)
 			wg.Wait()
 			if q.Dropped() == 0 {
