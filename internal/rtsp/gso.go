@@ -69,11 +69,13 @@ func newGSOConn(c *net.UDPConn) *gsoConn {
 // WriteTo sends p to addr, or holds it until its access unit ends.
 func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	ua, ok := addr.(*net.UDPAddr)
-	if !ok || c.off.Load() || len(p) < 2 || len(p) > gsoMaxBytes {
+	if !ok {
 		return c.UDPConn.WriteTo(p, addr)
 	}
 	key := ua.AddrPort()
-	marker := p[1]&0x80 != 0
+	// Once UDP_SEGMENT is refused every packet ends its batch: what a
+	// viewer has held goes first, in order.
+	end := len(p) < 2 || p[1]&0x80 != 0 || c.off.Load()
 	now := c.now()
 	var send []*gsoBatch
 	c.mu.Lock()
@@ -95,7 +97,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	b.buf = append(b.buf, p...)
 	b.n++
 	b.short = len(p) < b.seg
-	if marker {
+	if end {
 		delete(c.batches, key)
 		send = append(send, b)
 	}

@@ -123,3 +123,28 @@ func TestGSOConnSendsAStaleBatch(t *testing.T) {
 	}
 	receive(t, other, 1)
 }
+
+// TestGSOConnKeepsOrderWhenUDPSegmentIsRefusedMidFrame: packets held for
+// an access unit when the kernel starts refusing UDP_SEGMENT go out first,
+// then the rest, in order.
+func TestGSOConnKeepsOrderWhenUDPSegmentIsRefusedMidFrame(t *testing.T) {
+	c, recv := gsoPair(t)
+	var want [][]byte
+	for i, p := range []pk{{1440, false}, {1440, false}, {1440, false}, {600, true}} {
+		if i == 2 {
+			c.off.Store(true) // refused by another viewer's send
+		}
+		pkt := rtpPacket(byte(i), p.size, p.marker)
+		want = append(want, pkt)
+		c.WriteTo(pkt, recv.LocalAddr())
+	}
+	got := receive(t, recv, len(want))
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("datagram %d: %d bytes, want packet %d (%d bytes)", i, len(got[i]), i, len(want[i]))
+		}
+	}
+	if len(c.batches) != 0 {
+		t.Errorf("%d batches held", len(c.batches))
+	}
+}
