@@ -13,13 +13,11 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 
 	"github.com/framecast/framecast/internal/auqueue"
 	"github.com/framecast/framecast/internal/h264desc"
 	"github.com/framecast/framecast/internal/rtptime"
-	"github.com/framecast/framecast/internal/silence"
 )
 
 // writeQueueSize is gortsplib's queue of RTP packets between the Pusher
@@ -39,18 +37,23 @@ func (r *rtspProtocol) transport() string { return r.tr.String() }
 
 // rtspTracks is what an RTSP push announces: one H.264 media carrying the
 // SPS and PPS of the IDR about to be sent, and with withAudio the silent
-// AAC-LC media (h264desc.AddSilentAudio); audio is nil without.
-func rtspTracks(sps, pps []byte, withAudio bool) (desc *description.Session, video *description.Media, forma *format.H264, audio *description.Media, aforma *format.MPEG4Audio) {
+// AAC-LC media (h264desc.NewSilentAudio); audio is nil without.
+func rtspTracks(sps, pps []byte, withAudio bool) (desc *description.Session, video *description.Media, forma *format.H264, audio *h264desc.SilentAudio, err error) {
 	desc, video, forma = h264desc.Session(sps, pps)
 	if withAudio {
-		audio, aforma = h264desc.AddSilentAudio(desc)
+		if audio, err = h264desc.NewSilentAudio(desc); err != nil {
+			return nil, nil, nil, nil, err
+		}
 	}
-	return desc, video, forma, audio, aforma
+	return desc, video, forma, audio, nil
 }
 
 // connect dials the remote and runs ANNOUNCE, SETUP and RECORD.
 func (r *rtspProtocol) connect(ctx context.Context, log *slog.Logger, sps, pps []byte, withAudio bool) (link, error) {
-	desc, media, forma, amedia, aforma := rtspTracks(sps, pps, withAudio)
+	desc, media, forma, audio, err := rtspTracks(sps, pps, withAudio)
+	if err != nil {
+		return nil, err
+	}
 	proto := gortsplib.ProtocolTCP
 	if r.tr == UDP {
 		proto = gortsplib.ProtocolUDP
@@ -101,18 +104,7 @@ func (r *rtspProtocol) connect(ctx context.Context, log *slog.Logger, sps, pps [
 	if err != nil {
 		return fail(err)
 	}
-	l := &rtspLink{c: c, media: media, enc: enc, base: base, done: make(chan struct{})}
-	if amedia != nil {
-		aenc, err := aforma.CreateEncoder()
-		if err != nil {
-			return fail(fmt.Errorf("audio rtp encoder: %w", err))
-		}
-		abase, err := randUint32()
-		if err != nil {
-			return fail(err)
-		}
-		l.audio = &rtspAudio{media: amedia, enc: aenc, base: abase}
-	}
+	l := &rtspLink{c: c, media: media, enc: enc, base: base, audio: audio, done: make(chan struct{})}
 	go func() {
 		l.waitErr = c.Wait()
 		close(l.done)
@@ -127,8 +119,8 @@ type rtspLink struct {
 	c     *gortsplib.Client
 	media *description.Media
 	enc   *rtph264.Encoder
-	base  uint32     // RTP timestamp of pts 0
-	audio *rtspAudio // nil without audio
+	base  uint32                // RTP timestamp of pts 0
+	audio *h264desc.SilentAudio // nil without audio
 
 	done    chan struct{} // closed when the client has stopped
 	waitErr error         // why; set before done is closed
@@ -159,31 +151,14 @@ func (l *rtspLink) write(a *auqueue.Unit) error {
 	return nil
 }
 
-// rtspAudio is a link's silent AAC-LC media.
-type rtspAudio struct {
-	media *description.Media
-	enc   *rtpmpeg4audio.Encoder
-	base  uint32 // RTP timestamp of the track's first sample
-	sound silence.Frames
-}
-
-// writeAudio sends the silent frames due by the video access unit a, in
-// one RTP packet. Their RTCP time is a's capture time less how much
-// earlier they start, so that the remote keeps the tracks in step.
+// writeAudio sends the silent frames due by the video access unit a.
 func (l *rtspLink) writeAudio(a *auqueue.Unit) error {
-	au := l.audio
-	samples, aus := au.sound.Due(a.PTS)
-	if len(samples) == 0 {
-		return nil
-	}
-	pkts, err := au.enc.Encode(aus)
+	pkts, ntp, err := l.audio.Packets(a.PTS, a.Capture)
 	if err != nil {
-		return fmt.Errorf("packetise audio: %w", err)
+		return err
 	}
-	ntp := a.Capture.Add(au.sound.PTS(samples[0]) - a.PTS)
 	for _, pkt := range pkts {
-		pkt.Timestamp += au.base + uint32(samples[0])
-		if err := l.c.WritePacketRTPWithNTP(au.media, pkt, ntp); err != nil {
+		if err := l.c.WritePacketRTPWithNTP(l.audio.Media, pkt, ntp); err != nil {
 			if errors.As(err, new(liberrors.ErrClientWriteQueueFull)) {
 				return fmt.Errorf("%w: %w", errBehind, err)
 			}

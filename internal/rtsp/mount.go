@@ -12,11 +12,9 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtpmpeg4audio"
 
 	"github.com/framecast/framecast/internal/h264desc"
 	"github.com/framecast/framecast/internal/rtptime"
-	"github.com/framecast/framecast/internal/silence"
 )
 
 // Mount is one served path: an H.264 media with its RTP timeline, and
@@ -49,15 +47,7 @@ type Mount struct {
 	origin   int64     // RTP timestamp of the first frame: sinks' PTS 0
 	newEpoch bool      // the next frame starts a new producer timeline
 
-	audio *silentAudio // nil without an audio track
-}
-
-// silentAudio is a mount's silent AAC track. It is guarded by Mount.mu.
-type silentAudio struct {
-	media  *description.Media
-	enc    *rtpmpeg4audio.Encoder
-	frames silence.Frames
-	base   uint32 // RTP timestamp of sample 0
+	audio *h264desc.SilentAudio // nil without an audio track; guarded by mu
 }
 
 // MountConfig configures a new mount.
@@ -69,18 +59,12 @@ type MountConfig struct {
 
 func newMount(gs *gortsplib.Server, path string, sps, pps []byte, c MountConfig) (*Mount, error) {
 	desc, media, forma := h264desc.Session(sps, pps)
-	var audio *silentAudio
+	var audio *h264desc.SilentAudio
 	if c.SilentAudio {
-		amedia, aforma := h264desc.AddSilentAudio(desc)
-		aenc, err := aforma.CreateEncoder()
-		if err != nil {
-			return nil, fmt.Errorf("audio rtp encoder: %w", err)
-		}
-		var b [4]byte
-		if _, err := rand.Read(b[:]); err != nil {
+		var err error
+		if audio, err = h264desc.NewSilentAudio(desc); err != nil {
 			return nil, err
 		}
-		audio = &silentAudio{media: amedia, enc: aenc, base: binary.BigEndian.Uint32(b[:])}
 	}
 	st := &gortsplib.ServerStream{Server: gs, Desc: desc}
 	if err := st.Initialize(); err != nil {
@@ -315,24 +299,14 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 }
 
 // writeAudio writes the silent frames due by the video frame at pts (on
-// the sinks' timeline) in one RTP packet. Their RTCP time is the video
-// frame's capture time less how much earlier they start, so receivers keep
-// the two in step. It is called with m.mu held.
+// the sinks' timeline). It is called with m.mu held.
 func (m *Mount) writeAudio(pts time.Duration, capture time.Time) error {
-	a := m.audio
-	samples, aus := a.frames.Due(pts)
-	if len(samples) == 0 {
-		return nil
-	}
-	pkts, err := a.enc.Encode(aus)
+	pkts, ntp, err := m.audio.Packets(pts, capture)
 	if err != nil {
-		return fmt.Errorf("packetise %s audio: %w", m.path, err)
+		return fmt.Errorf("%s: %w", m.path, err)
 	}
-	first := samples[0]
-	ntp := capture.Add(a.frames.PTS(first) - pts)
 	for _, p := range pkts {
-		p.Timestamp += a.base + uint32(first)
-		if err := m.stream.WritePacketRTPWithNTP(a.media, p, ntp); err != nil {
+		if err := m.stream.WritePacketRTPWithNTP(m.audio.Media, p, ntp); err != nil {
 			return fmt.Errorf("write %s audio: %w", m.path, err)
 		}
 	}
