@@ -44,6 +44,42 @@ func TestFFmpegNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) 
 	}
 }
 
+// TestFFmpegFastStartNobufferViewerGetsPictureWithinAFewFramesOfJoining:
+// with the fast-start flags as well (-analyzeduration 0 -probesize 32),
+// ffmpeg drops the few frames that come while it opens its decoder, the
+// join's IDR among them; the early follow-up IDR is its first picture,
+// not the one 30 frames on (or the GOP's, 10 s on). Frames are counted
+// from ffmpeg's start, so the bound holds ffmpeg's own start-up too.
+func TestFFmpegFastStartNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) {
+	const w, h, gop = 320, 240, 300
+	srv := newServer(t, framecast.Config{AlwaysEncode: true, Encoder: framecast.EncoderConfig{GOP: gop}})
+	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h, FPS: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := produceGray(t, st, w, h, 0)
+	defer p.stop()
+	for i := range 3 {
+		joined := p.next.Load()
+		start := time.Now()
+		dec := testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h,
+			"-fflags", "nobuffer", "-flags", "low_delay", "-analyzeduration", "0", "-probesize", "32")
+		n := testsrc.ReadNumber(dec.Next(t, 20*time.Second), w, h, w)
+		d := time.Since(start)
+		dec.Stop()
+		t.Logf("join %d at frame %d: first picture frame %d, %v after ffmpeg started", i, joined, n, d)
+		// ffmpeg's start, the join's IDR and the follow-up 5 frames after
+		// it: about 10 frames; the next follow-up would be 30 after.
+		if n < joined || n-joined >= 24 {
+			t.Errorf("join %d at frame %d: first picture is frame %d, want one within 24 frames (800 ms at 30 fps) of starting ffmpeg",
+				i, joined, n)
+		}
+		// Past the rate limit of forced IDRs before the next join.
+		time.Sleep(time.Second) // pacing between joins, not synchronisation
+	}
+}
+
 // TestGStreamerViewerGetsPictureWithinAFewFramesOfJoining: rtspsrc
 // latency=0 (the usual low-latency GStreamer viewer, and OpenCV's
 // GStreamer backend) gets its first picture a few frames after it starts;
