@@ -8,8 +8,8 @@ package bench
 
 import (
 	"fmt"
-	"io"
 	"os"
+	"syscall"
 )
 
 // RingLen is the number of distinct frames in a ring: one second at 30 fps.
@@ -133,6 +133,13 @@ func WriteRing(path string, w, h int) error {
 }
 
 // ReadRing loads a ring written by WriteRing: RingLen frames of w x h bgr24.
+// The frames are a private, writable mapping of the file (a producer stamps
+// them before it sends them; the writes stay in this process), so that the
+// ring, 80 MB at 720p, is not on the Go heap: on the heap it would double the
+// garbage collector's goal (GOGC=100 lets the heap grow by as much as is
+// live before collecting) and the server under test would be measured with
+// that much room for garbage, which is the bench's doing, not the server's.
+// The mapping lives as long as the process, as the bench's rings do.
 func ReadRing(path string, w, h int) ([][]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -140,12 +147,33 @@ func ReadRing(path string, w, h int) ([][]byte, error) {
 	}
 	defer f.Close()
 	size := w * h * 3
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if fi.Size() < int64(size*RingLen) {
+		return nil, fmt.Errorf("ring %s: %d bytes, want %d frames of %dx%d bgr24 (%d bytes)", path, fi.Size(), RingLen, w, h, size*RingLen)
+	}
+	m, err := syscall.Mmap(int(f.Fd()), 0, size*RingLen, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("ring %s: map: %w", path, err)
+	}
 	frames := make([][]byte, RingLen)
 	for i := range frames {
-		frames[i] = make([]byte, size)
-		if _, err := io.ReadFull(f, frames[i]); err != nil {
-			return nil, fmt.Errorf("ring %s frame %d: %w", path, i, err)
-		}
+		frames[i] = m[i*size : (i+1)*size : (i+1)*size]
 	}
 	return frames, nil
+}
+
+// OffHeap returns n zeroed bytes outside the Go heap (an anonymous private
+// mapping), for the bench's large test data (see ReadRing).
+func OffHeap(n int) ([]byte, error) {
+	if n == 0 {
+		return nil, nil
+	}
+	m, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	if err != nil {
+		return nil, fmt.Errorf("map %d bytes: %w", n, err)
+	}
+	return m, nil
 }

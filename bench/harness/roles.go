@@ -292,15 +292,21 @@ func streamLine(path string, st framecast.StreamStats, ok bool) string {
 		path, st.FramesIn, st.FramesEncoded, st.Dropped, st.Skipped, st.Refused, st.Viewers, st.SlowViewers)
 }
 
-// toYUV420P converts bgr24 frames to packed yuv420p frames.
+// toYUV420P converts bgr24 frames to packed yuv420p frames, outside the
+// Go heap.
 func toYUV420P(ring [][]byte, w, h int) ([][]byte, error) {
 	img := yuv.NewI420(w, h)
 	out := make([][]byte, len(ring))
+	size := yuv.YUV420P.FrameSize(w, h, 0)
+	all, err := bench.OffHeap(size * len(ring)) // off the Go heap, as the ring is (bench.ReadRing)
+	if err != nil {
+		return nil, err
+	}
 	for i, f := range ring {
 		if err := yuv.Convert(img, f, yuv.BGR24, 0); err != nil {
 			return nil, err
 		}
-		b := make([]byte, 0, yuv.YUV420P.FrameSize(w, h, 0))
+		b := all[i*size : i*size : (i+1)*size]
 		for y := range h {
 			b = append(b, img.Y[y*img.StrideY:y*img.StrideY+w]...)
 		}
