@@ -21,6 +21,7 @@ import (
 
 	"github.com/framecast/framecast"
 	"github.com/framecast/framecast/bench"
+	"github.com/framecast/framecast/internal/gcpercent"
 	"github.com/framecast/framecast/internal/rtsp"
 	"github.com/framecast/framecast/internal/x264"
 	"github.com/framecast/framecast/internal/yuv"
@@ -179,6 +180,7 @@ func roleFramecast(args []string) error {
 		return err
 	}
 	defer heapProfileOnSignal(*memProfile)()
+	gcpercent.Apply() // as framecast serve runs
 	cfg := framecast.Config{
 		RTSPAddress:      "127.0.0.1:0",
 		DisableUDP:       !*udp,

@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/framecast/framecast/internal/gcpercent"
 )
 
 const usage = `framecast publishes frames made by a program as live H.264 RTSP streams.
@@ -33,6 +35,7 @@ Examples:
 var version = "dev"
 
 func main() {
+	gcpercent.Apply() // a server's heap is its viewers': see internal/gcpercent and serve --help
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
