@@ -379,3 +379,48 @@ func TestSpliceDocReplacesWhatIsBetweenTheMarkers(t *testing.T) {
 		}
 	}
 }
+
+func TestJoinAndFanOutTargets(t *testing.T) {
+	join := func(viewer string, ms ...float64) []joinSample {
+		var out []joinSample
+		for _, m := range ms {
+			out = append(out, joinSample{System: sysGoAPI, Viewer: viewer, MS: m})
+		}
+		return out
+	}
+	r := &results{Plan: quickPlan}
+	r.Join = append(r.Join, join(viewerFFmpegBuffered, 140, 160, 170)...) // p50 160
+	r.Join = append(r.Join, join(viewerGStreamer, 215, 220, 230)...)      // p50 above 160 + 50
+	r.Join = append(r.Join, join(viewerFFmpeg, 250, 250)...)              // within 160 + 100
+	step := func(sys, tr string, n int, rss, silence float64, ok bool) fanStep {
+		return fanStep{System: sys, Transport: tr, Viewers: n, Playing: n, OK: ok, JoinSeconds: 8,
+			RSSPerViewer: rss * 1024, SilenceP95: silence, FPSPerViewer: 30, HoldSeconds: 10}
+	}
+	r.FanOut = []fanStep{
+		step(sysGoAPI, "tcp", 400, 70, 80, true), step(sysSeed, "tcp", 400, 15, 90, true),
+		step(sysGoAPI, "tcp", 1000, 70, 500, false), step(sysGoAPI, "udp", 1000, 70, 90, true),
+	}
+	r.Summary = summarize(r)
+	got := map[string]target{}
+	for _, tg := range r.Summary.Targets {
+		got[tg.Name] = tg
+	}
+	for _, tc := range []struct{ name, met, measured string }{
+		{"late-join first frame p50", "no", "160 ms"},
+		{"late-join first frame p50, GStreamer rtspsrc latency=0", "no", "220 vs 160 ms"},
+		{"late-join first frame p50, ffmpeg -fflags nobuffer", "yes", "250 vs 160 ms"},
+		{"fan-out memory per viewer, 400 TCP viewers", "no", "70.0 KiB per viewer (seed recipe 15.0)"},
+		{"longest silence per viewer p95, 400 TCP viewers", "yes", "80 vs 90 ms"},
+		{"1000 TCP viewers joining", "yes", "0 failed, 1000 playing after 8.0 s (125 joins/s)"},
+		{"1000 UDP viewers at 720p30", "yes", "1000 of 1000 playing, 0 lost packets, 0 ended, 30.0 frames/s per viewer, held 10 s"},
+	} {
+		tg, ok := got[tc.name]
+		if !ok {
+			t.Errorf("no target %q in %+v", tc.name, r.Summary.Targets)
+			continue
+		}
+		if tg.Met != tc.met || tg.Measured != tc.measured {
+			t.Errorf("target %q: met %q measured %q, want %q %q", tc.name, tg.Met, tg.Measured, tc.met, tc.measured)
+		}
+	}
+}

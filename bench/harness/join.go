@@ -19,8 +19,10 @@ type joinSample struct {
 var joinSystems = []string{sysGoAPI, sysSeed, sysSeedIDR, sysGoAPIAllIDR}
 
 // joinViewers are the joiners: ffmpeg with fast start (the main figure),
-// and ffmpeg with the benchmark's -fflags nobuffer as well.
-var joinViewers = []string{viewerFFmpegBuffered, viewerFFmpeg}
+// ffmpeg with the benchmark's -fflags nobuffer as well, and GStreamer's
+// rtspsrc with latency=0 (gst-launch's, playbin's and OpenCV's GStreamer
+// backend's source).
+var joinViewers = []string{viewerFFmpegBuffered, viewerFFmpeg, viewerGStreamer}
 
 func (e *env) lateJoin() ([]joinSample, error) {
 	var out []joinSample
@@ -31,6 +33,7 @@ func (e *env) lateJoin() ([]joinSample, error) {
 	counts := map[string]int{
 		viewerFFmpegBuffered: (e.plan.Joins + e.plan.Reps - 1) / e.plan.Reps,
 		viewerFFmpeg:         (e.plan.JoinsNobuffer + e.plan.Reps - 1) / e.plan.Reps,
+		viewerGStreamer:      (e.plan.JoinsNobuffer + e.plan.Reps - 1) / e.plan.Reps,
 	}
 	rng := uint32(7)
 	for rep := range e.plan.Reps {

@@ -348,16 +348,7 @@ func targets(s *summary, r *results) []target {
 			out = append(out, target{name, "≤ 0.8 × seed recipe", "not measured", "n/a"})
 		}
 	}
-	found := false
-	for _, j := range s.Join {
-		if j.System == sysGoAPI && j.Viewer == viewerFFmpegBuffered {
-			found = true
-			out = append(out, target{"late-join first frame p50", "< 150 ms", fmt.Sprintf("%.0f ms", j.P50), yesNo(j.P50 < 150)})
-		}
-	}
-	if !found {
-		out = append(out, target{"late-join first frame p50", "< 150 ms", "not measured", "n/a"})
-	}
+	out = append(out, joinTargets(s)...)
 	// Fan-out cost per viewer at the largest TCP step both served cleanly.
 	var fc, seed *fanRow
 	for i := range s.FanOut {
@@ -375,8 +366,10 @@ func targets(s *summary, r *results) []target {
 		if a != nil && b != nil {
 			out = append(out, target{fmt.Sprintf("fan-out CPU per viewer, %d TCP viewers", n), "≤ seed recipe",
 				fmt.Sprintf("+%.3f vs +%.3f cores per 100 viewers", a.CoresPer100, b.CoresPer100), yesNo(a.CoresPer100 <= b.CoresPer100)})
-			out = append(out, target{fmt.Sprintf("fan-out memory per viewer, %d TCP viewers", n), "≤ seed recipe",
-				fmt.Sprintf("%.1f vs %.1f KiB per viewer", a.RSSPerViewer/1024, b.RSSPerViewer/1024), yesNo(a.RSSPerViewer <= b.RSSPerViewer)})
+			out = append(out, target{fmt.Sprintf("fan-out memory per viewer, %d TCP viewers", n), "≤ 16 KiB",
+				fmt.Sprintf("%.1f KiB per viewer (seed recipe %.1f)", a.RSSPerViewer/1024, b.RSSPerViewer/1024), yesNo(a.RSSPerViewer <= 16<<10)})
+			out = append(out, target{fmt.Sprintf("longest silence per viewer p95, %d TCP viewers", n), "≤ seed recipe",
+				fmt.Sprintf("%.0f vs %.0f ms", a.SilenceP95, b.SilenceP95), yesNo(a.SilenceP95 <= b.SilenceP95)})
 		}
 	}
 	if fc != nil {
@@ -392,9 +385,74 @@ func targets(s *summary, r *results) []target {
 	} else {
 		out = append(out, target{"1000 TCP viewers at 720p30", "no loss", "not measured", "n/a"})
 	}
+	out = append(out, fanTopTargets(s)...)
 	out = append(out, pushTargets(s)...)
 	out = append(out, hlsTargets(r)...)
 	return append(out, shmTargets(s)...)
+}
+
+// joinTargets are the late joiners' targets: ffmpeg's fast start on its
+// own, and the other viewers against it.
+func joinTargets(s *summary) []target {
+	p50 := func(kind string) (float64, bool) {
+		for _, j := range s.Join {
+			if j.System == sysGoAPI && j.Viewer == kind {
+				return j.P50, true
+			}
+		}
+		return 0, false
+	}
+	ff, ok := p50(viewerFFmpegBuffered)
+	if !ok {
+		return []target{{"late-join first frame p50", "< 150 ms", "not measured", "n/a"}}
+	}
+	out := []target{{"late-join first frame p50", "< 150 ms", fmt.Sprintf("%.0f ms", ff), yesNo(ff < 150)}}
+	for _, o := range []struct {
+		kind, name string
+		slack      float64
+	}{
+		{viewerGStreamer, "late-join first frame p50, GStreamer rtspsrc latency=0", 50},
+		{viewerFFmpeg, "late-join first frame p50, ffmpeg -fflags nobuffer", 100},
+	} {
+		goal := fmt.Sprintf("≤ ffmpeg fast start + %.0f ms", o.slack)
+		if v, ok := p50(o.kind); ok {
+			out = append(out, target{o.name, goal, fmt.Sprintf("%.0f vs %.0f ms", v, ff), yesNo(v <= ff+o.slack)})
+		} else {
+			out = append(out, target{o.name, goal, "not measured", "n/a"})
+		}
+	}
+	return out
+}
+
+// fanTopTargets are the targets of framecast's largest fan-out step beyond
+// the 1000 TCP viewers' loss: the join of those 1000, and 1000 over UDP.
+func fanTopTargets(s *summary) []target {
+	top := func(tr string) *fanStep {
+		for i := range s.FanOut {
+			if f := &s.FanOut[i]; f.System == sysGoAPI && f.Transport == tr {
+				return stepAt(f, 1000)
+			}
+		}
+		return nil
+	}
+	var out []target
+	if t := top("tcp"); t != nil {
+		rate := 0.0
+		if t.JoinSeconds > 0 {
+			rate = float64(t.Playing) / t.JoinSeconds
+		}
+		out = append(out, target{"1000 TCP viewers joining", "0 failures", fmt.Sprintf("%d failed, %d playing after %.1f s (%.0f joins/s)",
+			t.Failed, t.Playing, t.JoinSeconds, rate), yesNo(t.Failed == 0 && t.Playing == 1000)})
+	} else {
+		out = append(out, target{"1000 TCP viewers joining", "0 failures", "not measured", "n/a"})
+	}
+	if t := top("udp"); t != nil {
+		out = append(out, target{"1000 UDP viewers at 720p30", "no loss", fmt.Sprintf("%d of 1000 playing, %d lost packets, %d ended, %.1f frames/s per viewer, held %.0f s",
+			t.Playing, t.Lost, t.Ended, t.FPSPerViewer, t.HoldSeconds), yesNo(t.OK)})
+	} else {
+		out = append(out, target{"1000 UDP viewers at 720p30", "no loss", "not measured", "n/a"})
+	}
+	return out
 }
 
 // pushTargets are the push cost's targets, a protocol each.
@@ -547,7 +605,7 @@ func markdown(r *results, quick bool) string {
 	}
 	if len(s.Join) > 0 {
 		p("\n### 4. Time to first decoded frame for a late joiner (720p30, GOP 2 s)\n\n")
-		p("From starting ffmpeg to its first good decoded frame (a picture that matches the frame sent; broken pictures decoded from P frames before it are counted apart), while another viewer plays.\n\n")
+		p("From starting the viewer to its first good decoded frame (a picture that matches the frame sent; broken pictures decoded from P frames before it are counted apart), while another viewer plays.\n\n")
 		p("| system | viewer | joins | p50 | p95 | max | broken pictures before |\n|---|---|---:|---:|---:|---:|---:|\n")
 		for _, j := range s.Join {
 			p("| %s | %s | %d | %.0f ms | %.0f ms | %.0f ms | %d |\n", systemNames[j.System], joinViewerNames[j.Viewer], j.N, j.P50, j.P95, j.Max, j.Broken)
@@ -659,6 +717,7 @@ func markdown(r *results, quick bool) string {
 var joinViewerNames = map[string]string{
 	viewerFFmpegBuffered: "ffmpeg, fast start",
 	viewerFFmpeg:         "ffmpeg, fast start + -fflags nobuffer",
+	viewerGStreamer:      "GStreamer, rtspsrc latency=0",
 }
 
 // cell makes s fit in a Markdown table cell of at most n bytes.
