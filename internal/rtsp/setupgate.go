@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"cmp"
 	"sync"
 	"time"
 
@@ -23,15 +24,20 @@ type setupGate struct {
 	mu    sync.Mutex
 	owner *gortsplib.ServerSession
 	done  chan struct{} // closed when the owner leaves
+
+	timeout time.Duration // 0: gateTimeout; tests set it
 }
 
-// gateTimeout bounds the wait behind a SETUP that is never answered (not
-// expected: gortsplib answers every request it hands to OnSetup).
+// gateTimeout bounds the wait behind one SETUP that is never answered (not
+// expected: gortsplib answers every request it hands to OnSetup). It is a
+// bound per owner, not per wait: in a mass join a session may queue behind
+// many others, each in the gate for a moment, and a bound on its whole wait
+// let it in beside a SETUP in progress (the race the gate is for; Go aborts
+// on it).
 const gateTimeout = 2 * time.Second
 
 func (g *setupGate) enter(ss *gortsplib.ServerSession) {
-	deadline := time.NewTimer(gateTimeout)
-	defer deadline.Stop()
+	timeout := cmp.Or(g.timeout, gateTimeout)
 	for {
 		g.mu.Lock()
 		if g.owner == nil || g.owner == ss {
@@ -43,9 +49,10 @@ func (g *setupGate) enter(ss *gortsplib.ServerSession) {
 		}
 		done := g.done
 		g.mu.Unlock()
+		t := time.NewTimer(timeout) // behind this owner only
 		select {
 		case <-done:
-		case <-deadline.C:
+		case <-t.C:
 			g.mu.Lock()
 			if g.done == done {
 				g.owner, g.done = nil, nil
@@ -53,6 +60,7 @@ func (g *setupGate) enter(ss *gortsplib.ServerSession) {
 			}
 			g.mu.Unlock()
 		}
+		t.Stop()
 	}
 }
 

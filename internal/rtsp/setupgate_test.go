@@ -56,3 +56,54 @@ func TestSetupGateOrdersSessionsAndSurvivesTimeouts(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestSetupGateTimesOutPerOwner: a session behind several others, each in
+// the gate for less than the timeout, waits for every one of them, however
+// long they take together; it does not go in beside one of them.
+func TestSetupGateTimesOutPerOwner(t *testing.T) {
+	g := setupGate{timeout: time.Second}
+	const hold = 600 * time.Millisecond // each owner's time in the gate; two of them pass the timeout
+	a, b, last := &gortsplib.ServerSession{}, &gortsplib.ServerSession{}, &gortsplib.ServerSession{}
+	g.enter(a)
+	var mu sync.Mutex
+	inside := a // who holds the gate now
+	entered := make(chan *gortsplib.ServerSession, 1)
+	go func() {
+		g.enter(last)
+		mu.Lock()
+		entered <- inside
+		mu.Unlock()
+		g.leave(last)
+	}()
+	select {
+	case <-entered:
+		t.Fatal("the last session entered while a was in the gate")
+	case <-time.After(hold):
+	}
+	// a leaves and b enters at once (the gate's lock held across both, so
+	// that the last session is behind b, as behind the next of many).
+	g.mu.Lock()
+	close(g.done)
+	g.owner, g.done = b, make(chan struct{})
+	g.mu.Unlock()
+	mu.Lock()
+	inside = b
+	mu.Unlock()
+	select {
+	case <-entered:
+		t.Fatal("the last session entered while b was in the gate: its wait behind a counted against b")
+	case <-time.After(hold):
+	}
+	mu.Lock()
+	inside = nil
+	mu.Unlock()
+	g.leave(b)
+	select {
+	case o := <-entered:
+		if o != nil {
+			t.Fatal("the last session entered while another was in the gate")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the last session did not enter within 10 s of b leaving")
+	}
+}
