@@ -392,7 +392,7 @@ func (s *Server) statusLoop() {
 				"fps_out", round1(float64(c.FramesEncoded-p.FramesEncoded)/secs),
 				"kbps", round1(float64(c.BytesSent-p.BytesSent)*8/1000/secs),
 				"viewers", c.Viewers, "dropped", c.Dropped-p.Dropped, "dropped_total", c.Dropped,
-				"slow_viewers", c.SlowViewers)
+				"slow_viewers", c.SlowViewers, "dropped_udp_packets", c.DroppedUDPPackets)
 		}
 		prev = seen
 	}

@@ -638,11 +638,15 @@ type StreamStats struct {
 	Repeated      uint64 // last frames encoded again while the producer was idle
 	Viewers       int    // viewers playing now
 	SlowViewers   uint64 // viewers disconnected for not reading fast enough
-	BytesSent     uint64 // H.264 bytes sent (once, whatever the number of viewers)
-	BytesOut      uint64 // RTP and RTCP bytes sent to all RTSP viewers, those gone included
-	Refused       uint64 // frames refused: not the size their format needs
-	EncodeErrors  uint64 // frames the encoder failed on
-	EncodeTime    Histogram
+	// DroppedUDPPackets are RTP and RTCP packets not sent to UDP viewers
+	// because the server had fallen behind sending to them; the viewers
+	// are kept (internal/rtsp, OnStreamWriteError).
+	DroppedUDPPackets uint64
+	BytesSent         uint64 // H.264 bytes sent (once, whatever the number of viewers)
+	BytesOut          uint64 // RTP and RTCP bytes sent to all RTSP viewers, those gone included
+	Refused           uint64 // frames refused: not the size their format needs
+	EncodeErrors      uint64 // frames the encoder failed on
+	EncodeTime        Histogram
 }
 
 // Histogram is a distribution of durations: Counts[i] observations of at
@@ -690,18 +694,19 @@ func (h *histogram) snapshot() Histogram {
 // Stats returns the stream's counters.
 func (st *Stream) Stats() StreamStats {
 	return StreamStats{
-		FramesIn:      st.framesIn.Load(),
-		FramesEncoded: st.framesOut.Load(),
-		Dropped:       st.dropped.Load(),
-		Skipped:       st.skipped.Load(),
-		Repeated:      st.repeated.Load(),
-		Viewers:       st.mount.Viewers(),
-		SlowViewers:   st.mount.SlowViewers(),
-		BytesSent:     st.mount.BytesSent(),
-		BytesOut:      st.mount.BytesOut(),
-		Refused:       st.refused.Load(),
-		EncodeErrors:  st.encodeErrors.Load(),
-		EncodeTime:    st.encodeTime.snapshot(),
+		FramesIn:          st.framesIn.Load(),
+		FramesEncoded:     st.framesOut.Load(),
+		Dropped:           st.dropped.Load(),
+		Skipped:           st.skipped.Load(),
+		Repeated:          st.repeated.Load(),
+		Viewers:           st.mount.Viewers(),
+		SlowViewers:       st.mount.SlowViewers(),
+		DroppedUDPPackets: st.mount.DroppedUDPPackets(),
+		BytesSent:         st.mount.BytesSent(),
+		BytesOut:          st.mount.BytesOut(),
+		Refused:           st.refused.Load(),
+		EncodeErrors:      st.encodeErrors.Load(),
+		EncodeTime:        st.encodeTime.snapshot(),
 	}
 }
 

@@ -36,6 +36,9 @@ type Mount struct {
 	slow    uint64        // viewers disconnected because their write queue overflowed
 	bytes   atomic.Uint64 // H.264 bytes written, before RTP headers
 
+	udpDropped atomic.Uint64 // packets not queued for UDP viewers (their queue was full)
+	udpLogged  atomic.Int64  // when a UDP drop was last logged, Unix nanoseconds
+
 	gate setupGate // one session at a time between SETUP and PLAY
 
 	mu       sync.Mutex // guards the RTP timeline and the packetiser
@@ -144,6 +147,28 @@ func (m *Mount) dropSlow(ss *gortsplib.ServerSession) bool {
 	m.slow++
 	return true
 }
+
+// droppedUDP counts a packet that a UDP viewer's full queue refused, and
+// reports whether to log it: the first time, and then at most once per
+// udpDropLogEvery.
+func (m *Mount) droppedUDP(now time.Time) (total uint64, log bool) {
+	total = m.udpDropped.Add(1)
+	last := m.udpLogged.Load()
+	if last != 0 && now.UnixNano()-last < int64(udpDropLogEvery) {
+		return total, false
+	}
+	return total, m.udpLogged.CompareAndSwap(last, now.UnixNano())
+}
+
+// udpDropLogEvery bounds the log lines of UDP drops, which come by the
+// packet while the server is behind.
+const udpDropLogEvery = 10 * time.Second
+
+// DroppedUDPPackets is the number of RTP and RTCP packets not sent to UDP
+// viewers because the server had fallen behind sending to them (their write
+// queue was full). Those viewers are kept: UDP viewers expect loss, and the
+// cause is the server's, not theirs.
+func (m *Mount) DroppedUDPPackets() uint64 { return m.udpDropped.Load() }
 
 // SlowViewers is the number of viewers disconnected because they did not
 // read fast enough.

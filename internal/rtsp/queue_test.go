@@ -8,6 +8,8 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/pion/rtp"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // TestAViewerTakesA4KIDRWhole: an IDR of a 4K stream at framecast's own
@@ -76,5 +78,96 @@ func TestAViewerTakesA4KIDRWhole(t *testing.T) {
 	}
 	if n := m.SlowViewers(); n != 0 {
 		t.Errorf("%d viewers dropped as too slow, want none", n)
+	}
+}
+
+// TestAUDPViewerIsKeptWhenItsQueueOverflows: nothing waits for a UDP viewer
+// to read, so its queue overflows only when the server falls behind
+// sending. The packets that do not fit are dropped and counted; the viewer
+// is not disconnected, and plays on.
+func TestAUDPViewerIsKeptWhenItsQueueOverflows(t *testing.T) {
+	cfg := Config{Address: "127.0.0.1:0", WriteQueueSize: 16, Logger: slog.New(slog.DiscardHandler)}
+	cfg.UDPRTPAddress, cfg.UDPRTCPAddress = testkit.UDPPair(t)
+	s, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	sps := []byte{0x67, 0x64, 0x00, 0x1f, 0xac}
+	pps := []byte{0x68, 0xee, 0x3c, 0xb0}
+	m, err := s.Mount("/udp", sps, pps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := make(chan struct{})
+	var once sync.Once
+	m.OnViewerJoin(func() { once.Do(func() { close(joined) }) })
+	c, media, forma, dec := setupH264(t, s, "/udp", gortsplib.ProtocolUDP)
+	const small = 700 // one packet each
+	smalls := make(chan struct{}, 1024)
+	c.OnPacketRTP(media, forma, func(pkt *rtp.Packet) {
+		au, err := dec.Decode(pkt)
+		if err != nil {
+			return
+		}
+		for _, n := range au {
+			if len(n) == small {
+				select {
+				case smalls <- struct{}{}:
+				default:
+				}
+			}
+		}
+	})
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 1)
+	go func() { ended <- c.Wait() }()
+	select {
+	case <-joined:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the viewer did not start playing within 10 s")
+	}
+	var pts time.Duration
+	write := func(au [][]byte) {
+		t.Helper()
+		pts += time.Second / 30
+		if err := m.WriteAccessUnit(au, pts, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Access units of about 700 packets into a queue of 16: the fan-out
+	// pushes them faster than the viewer's writer takes them, at once or
+	// within a few.
+	deadline := time.Now().Add(20 * time.Second)
+	for m.DroppedUDPPackets() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no packet dropped within 20 s of access units 40 times the queue")
+		}
+		write([][]byte{sps, pps, nalu(0x65, 1<<20)})
+	}
+	for len(smalls) > 0 {
+		<-smalls
+	}
+	// The viewer stays and gets what comes next.
+	for got := 0; got < 5; {
+		select {
+		case err := <-ended:
+			t.Fatalf("the UDP viewer was disconnected: %v (slow viewers %d)", err, m.SlowViewers())
+		case <-smalls:
+			got++
+		case <-time.After(time.Second / 30):
+			write([][]byte{nalu(0x41, small)})
+		}
+		if time.Now().After(deadline.Add(10 * time.Second)) {
+			t.Fatalf("%d small frames after the drop, want 5", got)
+		}
+	}
+	if n := m.SlowViewers(); n != 0 {
+		t.Errorf("%d viewers disconnected as slow, want none", n)
+	}
+	if n := m.Viewers(); n != 1 {
+		t.Errorf("%d viewers, want 1", n)
 	}
 }

@@ -260,12 +260,27 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	}
 }
 
-// OnStreamWriteError is called when a viewer's write queue is full: the
-// viewer does not read as fast as the stream goes. It is disconnected, so it
-// neither grows memory nor slows the encoder or other viewers.
+// OnStreamWriteError is called when a viewer's write queue is full. Over
+// TCP the viewer does not read as fast as the stream goes: it is
+// disconnected, so it neither grows memory nor slows the encoder or other
+// viewers. Over UDP nothing waits for the viewer (the datagrams go out
+// whether or not it reads them), so a full queue means the server fell
+// behind sending, on a machine short of CPU: the packet is dropped and
+// counted, as UDP loses packets, and the viewer stays, as gst-rtsp-server's
+// and mediamtx's do.
 func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
-	ctx.Session.Close()
 	m := (*Server)(h).lookup(ctx.Session.Path())
+	if t := ctx.Session.Transport(); t != nil && t.Protocol != gortsplib.ProtocolTCP {
+		if m == nil {
+			return
+		}
+		if total, log := m.droppedUDP(time.Now()); log {
+			h.log.Warn("server behind sending to UDP viewers, packets dropped", "path", m.path,
+				"queue", h.gs.WriteQueueSize, "dropped_udp_packets", total, "error", ctx.Error)
+		}
+		return
+	}
+	ctx.Session.Close()
 	if m != nil && m.dropSlow(ctx.Session) {
 		remote := ""
 		if conns := ctx.Session.Conns(); len(conns) > 0 {

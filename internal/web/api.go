@@ -86,6 +86,7 @@ type statsJSON struct {
 	Skipped       uint64 `json:"skipped"`
 	Repeated      uint64 `json:"repeated"`
 	SlowViewers   uint64 `json:"slow_viewers"`
+	DroppedUDP    uint64 `json:"dropped_udp_packets"`
 	BytesEncoded  uint64 `json:"bytes_encoded"`
 	PreviewBytes  uint64 `json:"preview_bytes"`
 	PreviewDrops  uint64 `json:"preview_dropped"`
@@ -124,7 +125,7 @@ func (s *Server) describe(r *http.Request, infos []framecast.StreamInfo) []strea
 			Stats: statsJSON{
 				FramesIn: in.Stats.FramesIn, FramesEncoded: in.Stats.FramesEncoded, Dropped: in.Stats.Dropped,
 				Skipped: in.Stats.Skipped, Repeated: in.Stats.Repeated, SlowViewers: in.Stats.SlowViewers,
-				BytesEncoded: in.Stats.BytesSent,
+				DroppedUDP: in.Stats.DroppedUDPPackets, BytesEncoded: in.Stats.BytesSent,
 			},
 			Viewers: []viewerJSON{},
 		}

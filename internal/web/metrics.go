@@ -40,6 +40,8 @@ var (
 		"Viewers playing the stream now, by transport (UDP, TCP, UDP-multicast, WebRTC).", []string{"path", "transport"}, nil)
 	descSlowViewers = prometheus.NewDesc("framecast_slow_viewers_total",
 		"RTSP viewers disconnected for not reading fast enough.", []string{"path"}, nil)
+	descDroppedUDP = prometheus.NewDesc("framecast_rtsp_udp_packets_dropped_total",
+		"RTP and RTCP packets not sent to UDP viewers because the server had fallen behind sending to them (the viewers are kept).", []string{"path"}, nil)
 	descBytesOut = prometheus.NewDesc("framecast_rtsp_bytes_sent_total",
 		"RTP and RTCP bytes sent to the stream's RTSP viewers, those gone included.", []string{"path"}, nil)
 	descRefused = prometheus.NewDesc("framecast_ingest_errors_total",
@@ -74,7 +76,7 @@ type collector struct {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFramesIn, descFramesEncoded, descFramesDropped, descFramesSkipped,
-		descFramesRepeated, descEncodedBytes, descPreviewBytes, descPreviews, descViewers, descSlowViewers, descProducer,
+		descFramesRepeated, descEncodedBytes, descPreviewBytes, descPreviews, descViewers, descSlowViewers, descDroppedUDP, descProducer,
 		descBytesOut, descRefused, descEncodeErrors, descEncodeTime} {
 		ch <- d
 	}
@@ -100,6 +102,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descFramesRepeated, st.Repeated, p)
 		counter(descEncodedBytes, st.BytesSent, p)
 		counter(descSlowViewers, st.SlowViewers, p)
+		counter(descDroppedUDP, st.DroppedUDPPackets, p)
 		counter(descBytesOut, st.BytesOut, p)
 		counter(descRefused, st.Refused, p)
 		counter(descEncodeErrors, st.EncodeErrors, p)
