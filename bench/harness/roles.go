@@ -173,6 +173,7 @@ func roleFramecast(args []string) error {
 	i420 := fs.Bool("yuv420p", false, "with -api: send the ring converted to yuv420p beforehand (no conversion in the loop, no stamps)")
 	alwaysEncode := fs.Bool("always-encode", true, "encode while nobody watches (false: the server's default, frames kept unconverted until a viewer comes)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at each SIGUSR1")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -180,6 +181,11 @@ func roleFramecast(args []string) error {
 		return err
 	}
 	defer heapProfileOnSignal(*memProfile)()
+	stopCPU, err := cpuProfileTo(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	defer stopCPU()
 	gcpercent.Apply() // as framecast serve runs
 	cfg := framecast.Config{
 		RTSPAddress:      "127.0.0.1:0",

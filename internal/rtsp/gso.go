@@ -21,8 +21,11 @@ const (
 	gsoMaxBytes    = 65000
 )
 
-// gsoMaxFree bounds the spent batches kept for reuse.
-const gsoMaxFree = 32
+// gsoPoolMax is the size a batch buffer starts at and the largest kept for
+// reuse: a P frame's at 720p and 2 Mbit/s fits. An IDR's batches (up to
+// gsoMaxBytes) are left to the garbage collector, so that the pool does not
+// hold an IDR's worth per viewer between IDRs.
+const gsoPoolMax = 16 << 10
 
 // gsoStale is how long a batch may wait for its access unit's last packet
 // before the next write sends it anyway (a viewer gone mid-frame).
@@ -41,7 +44,11 @@ const gsoStale = time.Second
 //
 // A viewer's packets are written by its session's goroutine, one after the
 // other; the map of batches is guarded by mu, and no lock is held while
-// sending.
+// sending. Spent batches go back to a pool, which holds as many as the
+// viewers use at once and gives them back to the garbage collector when
+// fewer are: with a fixed bound of 32, 400 viewers allocated a fresh 8 KiB
+// batch, grown by copying, for most frames (about 100 MB/s of garbage; 400
+// UDP viewers cost +0.17–0.19 cores per 100, +0.10–0.14 pooled, measured).
 type gsoConn struct {
 	*net.UDPConn
 	off atomic.Bool // UDP_SEGMENT refused: one datagram per packet
@@ -49,12 +56,12 @@ type gsoConn struct {
 
 	mu      sync.Mutex
 	batches map[netip.AddrPort]*gsoBatch
-	free    []*gsoBatch
+	pool    sync.Pool // of *gsoBatch, spent
 	swept   time.Time // when batches were last looked through for stale ones
 }
 
 type gsoBatch struct {
-	to    *net.UDPAddr
+	to    netip.AddrPort // unmapped: an IPv4 socket takes no v4-in-v6 address
 	buf   []byte
 	seg   int // size of every segment but the last
 	n     int // segments
@@ -72,12 +79,14 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return c.UDPConn.WriteTo(p, addr)
 	}
-	key := ua.AddrPort()
+	ap := ua.AddrPort()
+	key := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	// Once UDP_SEGMENT is refused every packet ends its batch: what a
 	// viewer has held goes first, in order.
 	end := len(p) < 2 || p[1]&0x80 != 0 || c.off.Load()
 	now := c.now()
-	var send []*gsoBatch
+	var sendBuf [2]*gsoBatch // a batch cut short and this one, mostly: no allocation
+	send := sendBuf[:0]
 	c.mu.Lock()
 	b := c.batches[key]
 	if b != nil && (len(p) > b.seg || b.short || b.n == gsoMaxSegments || len(b.buf)+len(p) > gsoMaxBytes) {
@@ -86,12 +95,10 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		b = nil
 	}
 	if b == nil {
-		if k := len(c.free); k > 0 {
-			b, c.free = c.free[k-1], c.free[:k-1]
-		} else {
-			b = &gsoBatch{buf: make([]byte, 0, 8<<10)}
+		if b, _ = c.pool.Get().(*gsoBatch); b == nil {
+			b = &gsoBatch{buf: make([]byte, 0, gsoPoolMax)}
 		}
-		b.to, b.buf, b.seg, b.n, b.short, b.since = ua, b.buf[:0], len(p), 0, false, now
+		b.to, b.buf, b.seg, b.n, b.short, b.since = key, b.buf[:0], len(p), 0, false, now
 		c.batches[key] = b
 	}
 	b.buf = append(b.buf, p...)
@@ -116,17 +123,15 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	for _, s := range send {
 		// An error sending another viewer's stale batch is not this
 		// write's.
-		if e := c.send(s); e != nil && s.to == ua && err == nil {
+		if e := c.send(s); e != nil && s.to == key && err == nil {
 			err = e
 		}
 	}
-	c.mu.Lock()
 	for _, s := range send {
-		if cap(s.buf) <= 2*gsoMaxBytes && len(c.free) < gsoMaxFree {
-			c.free = append(c.free, s)
+		if cap(s.buf) <= gsoPoolMax {
+			c.pool.Put(s)
 		}
 	}
-	c.mu.Unlock()
 	return len(p), err
 }
 
@@ -135,7 +140,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 func (c *gsoConn) send(b *gsoBatch) error {
 	addr := b.to
 	if b.n == 1 {
-		_, err := c.UDPConn.WriteTo(b.buf, addr)
+		_, err := c.UDPConn.WriteToUDPAddrPort(b.buf, addr) // no allocation, unlike WriteTo
 		return err
 	}
 	if !c.off.Load() {
@@ -144,7 +149,7 @@ func (c *gsoConn) send(b *gsoBatch) error {
 		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
 		h.SetLen(unix.CmsgLen(2))
 		binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(b.seg))
-		_, _, err := c.UDPConn.WriteMsgUDP(b.buf, oob[:unix.CmsgSpace(2)], addr)
+		_, _, err := c.UDPConn.WriteMsgUDPAddrPort(b.buf, oob[:unix.CmsgSpace(2)], addr)
 		if err == nil || !refused(err) {
 			return err
 		}
@@ -153,7 +158,7 @@ func (c *gsoConn) send(b *gsoBatch) error {
 	var err error
 	for off := 0; off < len(b.buf); off += b.seg {
 		end := min(off+b.seg, len(b.buf))
-		if _, e := c.UDPConn.WriteTo(b.buf[off:end], addr); e != nil && err == nil {
+		if _, e := c.UDPConn.WriteToUDPAddrPort(b.buf[off:end], addr); e != nil && err == nil {
 			err = e
 		}
 	}

@@ -148,3 +148,37 @@ func TestGSOConnKeepsOrderWhenUDPSegmentIsRefusedMidFrame(t *testing.T) {
 		t.Errorf("%d batches held", len(c.batches))
 	}
 }
+
+// TestGSOConnReusesItsBatches: in the steady state a P frame's packets,
+// held and sent, allocate nothing per frame (a fresh batch per viewer per
+// frame was most of the UDP fan-out's garbage).
+func TestGSOConnReusesItsBatches(t *testing.T) {
+	c, recv := gsoPair(t)
+	to := recv.LocalAddr()
+	frame := [][]byte{rtpPacket(1, 1400, false), rtpPacket(2, 1400, false), rtpPacket(3, 1400, false),
+		rtpPacket(4, 1400, false), rtpPacket(5, 700, true)} // 6.3 KB: fits one pooled batch
+	write := func() {
+		for _, p := range frame {
+			if _, err := c.WriteTo(p, to); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Drain the receiver so that its buffer never refuses the sends.
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 65536)
+		for {
+			if _, _, err := recv.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	defer func() { recv.Close(); <-done }()
+	write()
+	// sync.Pool may drop an item at a GC: allow a little, not one per frame.
+	if a := testing.AllocsPerRun(200, write); a > 0.5 {
+		t.Errorf("%.2f allocations per frame, want about none", a)
+	}
+}
