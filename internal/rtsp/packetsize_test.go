@@ -37,17 +37,9 @@ func nalu(typ byte, size int) []byte {
 func TestEveryRTPPacketFitsMediamtx(t *testing.T) {
 	cfg := Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
 	cfg.UDPRTPAddress, cfg.UDPRTCPAddress = testkit.UDPPair(t)
-	s, err := Listen(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	sps := []byte{0x67, 0x64, 0x00, 0x28, 0xac}
 	pps := []byte{0x68, 0xee, 0x3c, 0xb0}
-	m, err := s.Mount("/big", sps, pps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, m := listenMount(t, cfg, "/big", sps, pps)
 	// Access units, each one NAL unit long but the IDR's: sizes on both
 	// sides of one packet's payload, of two FU-A fragments, and of
 	// gortsplib's default limit of 1450.
@@ -127,6 +119,22 @@ func TestEveryRTPPacketFitsMediamtx(t *testing.T) {
 // setupH264 connects gortsplib's client to path over proto and sets up its
 // H.264 media; it returns the client (closed when the test ends), the
 // media, its format and a decoder of it.
+// listenMount starts a server with cfg, closed at the test's end, and
+// mounts an H.264 stream with sps and pps at path.
+func listenMount(t *testing.T, cfg Config, path string, sps, pps []byte) (*Server, *Mount) {
+	t.Helper()
+	s, err := Listen(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	m, err := s.Mount(path, sps, pps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, m
+}
+
 func setupH264(t *testing.T, s *Server, path string, proto gortsplib.Protocol) (*gortsplib.Client, *description.Media, *format.H264, *rtph264.Decoder) {
 	t.Helper()
 	u, err := base.ParseURL("rtsp://" + s.Addr().String() + path)

@@ -19,17 +19,9 @@ import (
 // 256 packets every 4K viewer was, at its first IDR.
 func TestAViewerTakesA4KIDRWhole(t *testing.T) {
 	cfg := Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
-	s, err := Listen(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	sps := []byte{0x67, 0x64, 0x00, 0x33, 0xac}
 	pps := []byte{0x68, 0xee, 0x3c, 0xb0}
-	m, err := s.Mount("/4k", sps, pps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, m := listenMount(t, cfg, "/4k", sps, pps)
 	const idrSize = 1 << 20
 	c, media, forma, dec := setupH264(t, s, "/4k", gortsplib.ProtocolTCP)
 	var mu sync.Mutex
@@ -88,17 +80,9 @@ func TestAViewerTakesA4KIDRWhole(t *testing.T) {
 func TestAUDPViewerIsKeptWhenItsQueueOverflows(t *testing.T) {
 	cfg := Config{Address: "127.0.0.1:0", WriteQueueSize: 16, Logger: slog.New(slog.DiscardHandler)}
 	cfg.UDPRTPAddress, cfg.UDPRTCPAddress = testkit.UDPPair(t)
-	s, err := Listen(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	sps := []byte{0x67, 0x64, 0x00, 0x1f, 0xac}
 	pps := []byte{0x68, 0xee, 0x3c, 0xb0}
-	m, err := s.Mount("/udp", sps, pps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, m := listenMount(t, cfg, "/udp", sps, pps)
 	joined := make(chan struct{})
 	var once sync.Once
 	m.OnViewerJoin(func() { once.Do(func() { close(joined) }) })
