@@ -116,9 +116,6 @@ func TestEveryRTPPacketFitsMediamtx(t *testing.T) {
 	}
 }
 
-// setupH264 connects gortsplib's client to path over proto and sets up its
-// H.264 media; it returns the client (closed when the test ends), the
-// media, its format and a decoder of it.
 // listenMount starts a server with cfg, closed at the test's end, and
 // mounts an H.264 stream with sps and pps at path.
 func listenMount(t *testing.T, cfg Config, path string, sps, pps []byte) (*Server, *Mount) {
@@ -135,6 +132,9 @@ func listenMount(t *testing.T, cfg Config, path string, sps, pps []byte) (*Serve
 	return s, m
 }
 
+// setupH264 connects gortsplib's client to path over proto and sets up its
+// H.264 media; it returns the client (closed when the test ends), the
+// media, its format and a decoder of it.
 func setupH264(t *testing.T, s *Server, path string, proto gortsplib.Protocol) (*gortsplib.Client, *description.Media, *format.H264, *rtph264.Decoder) {
 	t.Helper()
 	u, err := base.ParseURL("rtsp://" + s.Addr().String() + path)
