@@ -1,8 +1,14 @@
 package framecast_test
 
 import (
+	"slices"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/rtp"
 
 	"github.com/framecast/framecast"
 	"github.com/framecast/framecast/internal/testkit"
@@ -44,11 +50,71 @@ func TestFFmpegNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) 
 	}
 }
 
+// TestAJoinGetsFollowUpIDRsForPlayersThatDropTheFirst: a viewer joining a
+// stream with a 300-frame GOP gets an IDR first, another as its second
+// frame (ffmpeg with -fflags nobuffer and the fast-start flags probes one
+// frame and drops it) and another as its 31st (ffmpeg's default probe
+// reads 28 and, with -fflags nobuffer, drops them), and no other in its
+// first 40 frames. Frames, not time: a loaded machine does not change it.
+func TestAJoinGetsFollowUpIDRsForPlayersThatDropTheFirst(t *testing.T) {
+	const w, h, gop = 320, 240, 300
+	srv := newServer(t, framecast.Config{AlwaysEncode: true, Encoder: framecast.EncoderConfig{GOP: gop}})
+	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h, FPS: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	p := produceGray(t, st, w, h, 0)
+	defer p.stop()
+	// A late join: the GOP's first IDR is behind, and the viewer's first
+	// IDR is the one its join forces.
+	waitFor(t, 20*time.Second, "10 frames encoded", func() bool { return st.Stats().FramesEncoded >= 10 })
+	c, desc := rtspClient(t, url(srv, "/cam"), gortsplib.ProtocolTCP, nil)
+	defer c.Close()
+	var f *format.H264
+	medi := desc.FindFormat(&f)
+	if medi == nil {
+		t.Fatal("no H.264 media in the SDP")
+	}
+	dec, err := f.CreateDecoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const frames = 40
+	idr := make(chan bool, frames)
+	c.OnPacketRTP(medi, f, func(pkt *rtp.Packet) {
+		au, err := dec.Decode(pkt)
+		if err != nil {
+			return // more packets needed
+		}
+		select {
+		case idr <- h264.IsRandomAccess(au):
+		default:
+		}
+	})
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	var got []int
+	for i := range frames {
+		select {
+		case k := <-idr:
+			if k {
+				got = append(got, i)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("got %d frames in 20 s, want %d", i, frames)
+		}
+	}
+	if want := []int{0, 1, 30}; !slices.Equal(got, want) {
+		t.Errorf("IDRs at the viewer's frames %v, want %v (the join's, and the follow-ups for -fflags nobuffer)", got, want)
+	}
+}
+
 // TestFFmpegFastStartNobufferViewerGetsPictureWithinAFewFramesOfJoining:
 // with the fast-start flags as well (-analyzeduration 0 -probesize 32),
-// ffmpeg drops the few frames that come while it opens its decoder, the
-// join's IDR among them; the early follow-up IDR is its first picture,
-// not the one 30 frames on (or the GOP's, 10 s on). Frames are counted
+// ffmpeg probes and drops the join's IDR; the follow-up IDR right after it
+// is its first picture, not the one 30 frames on (or the GOP's, 10 s on). Frames are counted
 // from ffmpeg's start, so the bound holds ffmpeg's own start-up too.
 func TestFFmpegFastStartNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) {
 	const w, h, gop = 320, 240, 300
@@ -69,8 +135,8 @@ func TestFFmpegFastStartNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *te
 		d := time.Since(start)
 		dec.Stop()
 		t.Logf("join %d at frame %d: first picture frame %d, %v after ffmpeg started", i, joined, n, d)
-		// ffmpeg's start, the join's IDR and the follow-up 5 frames after
-		// it: about 10 frames; the next follow-up would be 30 after.
+		// ffmpeg's start, the join's IDR and the follow-up right after
+		// it: about 6 frames; the next follow-up would be 30 after.
 		if n < joined || n-joined >= 24 {
 			t.Errorf("join %d at frame %d: first picture is frame %d, want one within 24 frames (800 ms at 30 fps) of starting ffmpeg",
 				i, joined, n)

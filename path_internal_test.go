@@ -38,18 +38,3 @@ func TestStreamsDoesNotWaitForAWriter(t *testing.T) {
 		<-done
 	}
 }
-
-// TestFastProbe: the early follow-up IDR comes 150 ms after a join's, at
-// least 5 frames, and always before the one at nobufferProbe.
-func TestFastProbe(t *testing.T) {
-	for _, c := range []struct {
-		fps  float64
-		want int
-	}{
-		{1, 5}, {10, 5}, {25, 5}, {30, 5}, {50, 8}, {60, 9}, {120, 18}, {240, nobufferProbe - 1},
-	} {
-		if got := fastProbe(c.fps); got != c.want {
-			t.Errorf("fastProbe(%v) = %d, want %d", c.fps, got, c.want)
-		}
-	}
-}

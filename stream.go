@@ -3,7 +3,6 @@ package framecast
 import (
 	"fmt"
 	"image"
-	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -422,17 +421,15 @@ const nobufferProbe = 30
 
 // fastProbe is the number of frames after a join's IDR that an earlier
 // follow-up IDR comes, for ffmpeg with -fflags nobuffer and the fast-start
-// flags (-analyzeduration 0 -probesize 32): its probe stops at the first
-// packet, yet with ffmpeg 5.1 its first decoded frame was 3 to 5 frames
-// after the join's IDR at 30 fps (44 joins with every frame an IDR), up to
-// 8 at 60 fps and 3 at 10 fps: the frames that arrive while it opens its
-// decoder and output, which it drops. So the follow-up comes 150 ms after
-// the join's IDR, at least 5 frames; a viewer whose probe outlasted it
-// still has the one at nobufferProbe. At 30 fps the first picture comes
-// 320 to 450 ms after ffmpeg starts (bench, 720p30) instead of 1.1 s.
-func fastProbe(fps float64) int {
-	return min(max(5, int(math.Ceil(0.15*fps))), nobufferProbe-1)
-}
+// flags (-analyzeduration 0 -probesize 32): its probe reads one frame, the
+// join's IDR, and drops it; it decodes from the next frame on, so that one
+// is an IDR too. (Its first decoded frame's timestamp is 90-170 ms after
+// zero, which once passed for frames it dropped while opening its decoder:
+// ffmpeg takes the PLAY response's RTP-Info rtptime as zero, and gortsplib
+// puts that 100 ms before the stream's present; a client that logs every
+// frame gets them all, 33 ms apart.) A viewer whose probe read more still
+// has the one at nobufferProbe.
+const fastProbe = 1
 
 // encodeLoop encodes pipe's waiting pictures until its ready queue is
 // closed. It keeps the last picture: when no new one comes for
@@ -493,7 +490,7 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			// One IDR answers every join up to now.
 			force, served, lastForced, answers = true, join, time.Now(), true
 		}
-		if followUp == fastProbe(pipe.fps) || followUp == nobufferProbe {
+		if followUp == fastProbe || followUp == nobufferProbe {
 			force = true
 		}
 		img := p.img
