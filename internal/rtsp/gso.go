@@ -31,6 +31,11 @@ const gsoPoolMax = 16 << 10
 // before the next write sends it anyway (a viewer gone mid-frame).
 const gsoStale = time.Second
 
+// deadlineSlack is how far from the write deadline gortsplib asks for the
+// socket's may be: gsoConn passes a deadline on only when it differs from
+// the one set by more than this.
+const deadlineSlack = time.Second
+
 // gsoConn is the RTP socket of the server's UDP viewers. gortsplib writes
 // each RTP packet to a viewer with one WriteTo; gsoConn holds a viewer's
 // packets until the one with the RTP marker bit (the end of an access
@@ -43,8 +48,14 @@ const gsoStale = time.Second
 // datagram per packet.
 //
 // A viewer's packets are written by its session's goroutine, one after the
-// other; the map of batches is guarded by mu, and no lock is held while
-// sending. Spent batches go back to a pool, which holds as many as the
+// other, to the address gortsplib keeps for the session (the same
+// *net.UDPAddr each time, the key of its batch); the map of batches is
+// guarded by mu, and no lock is held while sending. Per packet, gsoConn
+// does no more than a map lookup and a copy: the clock is read, the
+// address converted and stale batches looked for once per batch, and
+// gortsplib's write deadline before every packet (a lock on the socket's
+// poller, shared by every viewer's goroutine) is passed on only when it
+// moves by more than deadlineSlack. Spent batches go back to a pool, which holds as many as the
 // viewers use at once and gives them back to the garbage collector when
 // fewer are: with a fixed bound of 32, 400 viewers allocated a fresh 8 KiB
 // batch, grown by copying, for most frames (about 100 MB/s of garbage; 400
@@ -53,9 +64,12 @@ type gsoConn struct {
 	*net.UDPConn
 	off atomic.Bool // UDP_SEGMENT refused: one datagram per packet
 	now func() time.Time
+	// deadline is the write deadline set on the socket, in Unix
+	// nanoseconds; 0 for none.
+	deadline atomic.Int64
 
 	mu      sync.Mutex
-	batches map[netip.AddrPort]*gsoBatch
+	batches map[*net.UDPAddr]*gsoBatch
 	pool    sync.Pool // of *gsoBatch, spent
 	swept   time.Time // when batches were last looked through for stale ones
 }
@@ -70,7 +84,32 @@ type gsoBatch struct {
 }
 
 func newGSOConn(c *net.UDPConn) *gsoConn {
-	return &gsoConn{UDPConn: c, batches: map[netip.AddrPort]*gsoBatch{}, now: time.Now}
+	return &gsoConn{UDPConn: c, batches: map[*net.UDPAddr]*gsoBatch{}, now: time.Now}
+}
+
+// SetWriteDeadline sets the socket's write deadline to t unless the one
+// set is within deadlineSlack of it: gortsplib asks for now plus its write
+// timeout before every packet to every UDP viewer.
+func (c *gsoConn) SetWriteDeadline(t time.Time) error {
+	var want int64
+	if !t.IsZero() {
+		want = t.UnixNano()
+	}
+	if cur := c.deadline.Load(); want != 0 && cur != 0 && max(want-cur, cur-want) <= int64(deadlineSlack) {
+		return nil
+	}
+	c.deadline.Store(want)
+	return c.UDPConn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets both deadlines; the write one is then t.
+func (c *gsoConn) SetDeadline(t time.Time) error {
+	var want int64
+	if !t.IsZero() {
+		want = t.UnixNano()
+	}
+	c.deadline.Store(want)
+	return c.UDPConn.SetDeadline(t)
 }
 
 // WriteTo sends p to addr, or holds it until its access unit ends.
@@ -79,18 +118,15 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if !ok {
 		return c.UDPConn.WriteTo(p, addr)
 	}
-	ap := ua.AddrPort()
-	key := netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	// Once UDP_SEGMENT is refused every packet ends its batch: what a
 	// viewer has held goes first, in order.
 	end := len(p) < 2 || p[1]&0x80 != 0 || c.off.Load()
-	now := c.now()
 	var sendBuf [2]*gsoBatch // a batch cut short and this one, mostly: no allocation
 	send := sendBuf[:0]
 	c.mu.Lock()
-	b := c.batches[key]
+	b := c.batches[ua]
 	if b != nil && (len(p) > b.seg || b.short || b.n == gsoMaxSegments || len(b.buf)+len(p) > gsoMaxBytes) {
-		delete(c.batches, key)
+		delete(c.batches, ua)
 		send = append(send, b)
 		b = nil
 	}
@@ -98,32 +134,35 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		if b, _ = c.pool.Get().(*gsoBatch); b == nil {
 			b = &gsoBatch{buf: make([]byte, 0, gsoPoolMax)}
 		}
-		b.to, b.buf, b.seg, b.n, b.short, b.since = key, b.buf[:0], len(p), 0, false, now
-		c.batches[key] = b
+		ap := ua.AddrPort()
+		now := c.now()
+		b.to, b.buf, b.seg, b.n, b.short, b.since = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), b.buf[:0], len(p), 0, false, now
+		c.batches[ua] = b
+		// A viewer gone in the middle of a frame leaves its batch: send
+		// it.
+		if now.Sub(c.swept) > gsoStale/2 {
+			c.swept = now
+			for k, s := range c.batches {
+				if now.Sub(s.since) > gsoStale {
+					delete(c.batches, k)
+					send = append(send, s)
+				}
+			}
+		}
 	}
 	b.buf = append(b.buf, p...)
 	b.n++
 	b.short = len(p) < b.seg
 	if end {
-		delete(c.batches, key)
+		delete(c.batches, ua)
 		send = append(send, b)
-	}
-	// A viewer gone in the middle of a frame leaves its batch: send it.
-	if now.Sub(c.swept) > gsoStale/2 {
-		c.swept = now
-		for k, s := range c.batches {
-			if now.Sub(s.since) > gsoStale {
-				delete(c.batches, k)
-				send = append(send, s)
-			}
-		}
 	}
 	c.mu.Unlock()
 	var err error
 	for _, s := range send {
 		// An error sending another viewer's stale batch is not this
 		// write's.
-		if e := c.send(s); e != nil && s.to == key && err == nil {
+		if e := c.send(s); e != nil && s.to == b.to && err == nil {
 			err = e
 		}
 	}

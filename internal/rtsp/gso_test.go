@@ -2,7 +2,9 @@ package rtsp
 
 import (
 	"bytes"
+	"errors"
 	"net"
+	"os"
 	"testing"
 	"time"
 )
@@ -180,5 +182,41 @@ func TestGSOConnReusesItsBatches(t *testing.T) {
 	// sync.Pool may drop an item at a GC: allow a little, not one per frame.
 	if a := testing.AllocsPerRun(200, write); a > 0.5 {
 		t.Errorf("%.2f allocations per frame, want about none", a)
+	}
+}
+
+// TestGSOConnPassesOnDeadlinesThatMove: gortsplib's deadline before every
+// packet reaches the socket only when it moves by more than deadlineSlack;
+// one in the past, or none, always does.
+func TestGSOConnPassesOnDeadlinesThatMove(t *testing.T) {
+	c, recv := gsoPair(t)
+	t0 := time.Now().Add(10 * time.Second)
+	for _, step := range []struct {
+		at   time.Time
+		want time.Time // the deadline the socket has after
+	}{
+		{t0, t0},
+		{t0.Add(deadlineSlack / 2), t0},
+		{t0.Add(-deadlineSlack / 2), t0},
+		{t0.Add(2 * deadlineSlack), t0.Add(2 * deadlineSlack)},
+		{time.Time{}, time.Time{}},
+		{t0, t0},
+	} {
+		if err := c.SetWriteDeadline(step.at); err != nil {
+			t.Fatal(err)
+		}
+		var want int64
+		if !step.want.IsZero() {
+			want = step.want.UnixNano()
+		}
+		if got := c.deadline.Load(); got != want {
+			t.Fatalf("after SetWriteDeadline(%v): socket deadline %v, want %v", step.at, time.Unix(0, got), step.want)
+		}
+	}
+	if err := c.SetWriteDeadline(time.Now().Add(-time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.WriteTo(rtpPacket(1, 100, true), recv.LocalAddr()); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("write after a deadline in the past: %v, want %v", err, os.ErrDeadlineExceeded)
 	}
 }
