@@ -3,6 +3,7 @@ package rtsp
 import (
 	"net"
 	"sync"
+	"time"
 )
 
 // coalesceLimit bounds the bytes a coalescingConn holds before it writes
@@ -66,6 +67,24 @@ type coalescingConn struct {
 
 	mu  sync.Mutex // gortsplib writes responses and packets from different goroutines
 	buf *[]byte    // held bytes, nil when none
+
+	deadline lazyDeadline
+}
+
+// SetWriteDeadline sets the connection's write deadline to t unless the
+// one set is within deadlineSlack of it (lazyDeadline): gortsplib sets one
+// before every packet.
+func (c *coalescingConn) SetWriteDeadline(t time.Time) error {
+	if !c.deadline.needed(t) {
+		return nil
+	}
+	return c.Conn.SetWriteDeadline(t)
+}
+
+// SetDeadline sets both deadlines.
+func (c *coalescingConn) SetDeadline(t time.Time) error {
+	c.deadline.forced(t)
+	return c.Conn.SetDeadline(t)
 }
 
 func (c *coalescingConn) Write(p []byte) (int, error) {

@@ -31,11 +31,6 @@ const gsoPoolMax = 16 << 10
 // before the next write sends it anyway (a viewer gone mid-frame).
 const gsoStale = time.Second
 
-// deadlineSlack is how far from the write deadline gortsplib asks for the
-// socket's may be: gsoConn passes a deadline on only when it differs from
-// the one set by more than this.
-const deadlineSlack = time.Second
-
 // gsoConn is the RTP socket of the server's UDP viewers. gortsplib writes
 // each RTP packet to a viewer with one WriteTo; gsoConn holds a viewer's
 // packets until the one with the RTP marker bit (the end of an access
@@ -53,20 +48,17 @@ const deadlineSlack = time.Second
 // guarded by mu, and no lock is held while sending. Per packet, gsoConn
 // does no more than a map lookup and a copy: the clock is read, the
 // address converted and stale batches looked for once per batch, and
-// gortsplib's write deadline before every packet (a lock on the socket's
-// poller, shared by every viewer's goroutine) is passed on only when it
-// moves by more than deadlineSlack. Spent batches go back to a pool, which holds as many as the
+// gortsplib's write deadline before every packet is passed on only when
+// it moves (lazyDeadline). Spent batches go back to a pool, which holds as many as the
 // viewers use at once and gives them back to the garbage collector when
 // fewer are: with a fixed bound of 32, 400 viewers allocated a fresh 8 KiB
 // batch, grown by copying, for most frames (about 100 MB/s of garbage; 400
 // UDP viewers cost +0.17–0.19 cores per 100, +0.10–0.14 pooled, measured).
 type gsoConn struct {
 	*net.UDPConn
-	off atomic.Bool // UDP_SEGMENT refused: one datagram per packet
-	now func() time.Time
-	// deadline is the write deadline set on the socket, in Unix
-	// nanoseconds; 0 for none.
-	deadline atomic.Int64
+	off      atomic.Bool // UDP_SEGMENT refused: one datagram per packet
+	now      func() time.Time
+	deadline lazyDeadline
 
 	mu      sync.Mutex
 	batches map[*net.UDPAddr]*gsoBatch
@@ -88,27 +80,17 @@ func newGSOConn(c *net.UDPConn) *gsoConn {
 }
 
 // SetWriteDeadline sets the socket's write deadline to t unless the one
-// set is within deadlineSlack of it: gortsplib asks for now plus its write
-// timeout before every packet to every UDP viewer.
+// set is within deadlineSlack of it (lazyDeadline).
 func (c *gsoConn) SetWriteDeadline(t time.Time) error {
-	var want int64
-	if !t.IsZero() {
-		want = t.UnixNano()
-	}
-	if cur := c.deadline.Load(); want != 0 && cur != 0 && max(want-cur, cur-want) <= int64(deadlineSlack) {
+	if !c.deadline.needed(t) {
 		return nil
 	}
-	c.deadline.Store(want)
 	return c.UDPConn.SetWriteDeadline(t)
 }
 
-// SetDeadline sets both deadlines; the write one is then t.
+// SetDeadline sets both deadlines.
 func (c *gsoConn) SetDeadline(t time.Time) error {
-	var want int64
-	if !t.IsZero() {
-		want = t.UnixNano()
-	}
-	c.deadline.Store(want)
+	c.deadline.forced(t)
 	return c.UDPConn.SetDeadline(t)
 }
 
