@@ -49,11 +49,12 @@ const gsoStale = time.Second
 // does no more than a map lookup and a copy: the clock is read, the
 // address converted and stale batches looked for once per batch, and
 // gortsplib's write deadline before every packet is passed on only when
-// it moves (lazyDeadline). Spent batches go back to a pool, which holds as many as the
-// viewers use at once and gives them back to the garbage collector when
-// fewer are: with a fixed bound of 32, 400 viewers allocated a fresh 8 KiB
-// batch, grown by copying, for most frames (about 100 MB/s of garbage; 400
-// UDP viewers cost +0.17–0.19 cores per 100, +0.10–0.14 pooled, measured).
+// it moves (lazyDeadline). Spent batches go back to a pool, which holds as
+// many as the viewers use at once and gives them back to the garbage
+// collector when fewer are: with a fixed bound of 32, 400 viewers
+// allocated a fresh 8 KiB batch, grown by copying, for most frames (about
+// 100 MB/s of garbage; 400 UDP viewers cost +0.17–0.19 cores per 100,
+// +0.10–0.14 pooled, measured).
 type gsoConn struct {
 	*net.UDPConn
 	off      atomic.Bool // UDP_SEGMENT refused: one datagram per packet
