@@ -15,6 +15,23 @@ import (
 	"github.com/framecast/framecast/internal/testsrc"
 )
 
+// The nobuffer tests' stream: grayW x grayH gray frames stamped with their
+// numbers at 30 fps, encoded at once, an IDR every grayGOP frames.
+const grayW, grayH, grayGOP = 320, 240, 300
+
+// grayGOPStream publishes /cam and starts its producer, which the test
+// stops.
+func grayGOPStream(t *testing.T) (*framecast.Server, *framecast.Stream, *grayProducer) {
+	t.Helper()
+	srv := newServer(t, framecast.Config{AlwaysEncode: true, Encoder: framecast.EncoderConfig{GOP: grayGOP}})
+	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: grayW, Height: grayH, FPS: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return srv, st, produceGray(t, st, grayW, grayH, 0)
+}
+
 // TestFFmpegNobufferViewerGetsPictureWithinAFewFramesOfJoining: ffmpeg
 // with -fflags nobuffer drops the frames it probed, the join's IDR among
 // them (28 frames at 30 fps); the follow-up IDR is its first picture, a
@@ -22,28 +39,21 @@ import (
 // frames here, 10 s). The bound counts frames, not time, so a loaded
 // machine does not fail it.
 func TestFFmpegNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) {
-	const w, h, gop = 320, 240, 300
-	srv := newServer(t, framecast.Config{AlwaysEncode: true, Encoder: framecast.EncoderConfig{GOP: gop}})
-	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h, FPS: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	p := produceGray(t, st, w, h, 0)
+	srv, _, p := grayGOPStream(t)
 	defer p.stop()
 	for i := range 2 {
 		joined := p.next.Load()
 		start := time.Now()
-		dec := testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h, "-fflags", "nobuffer")
-		n := testsrc.ReadNumber(dec.Next(t, 20*time.Second), w, h, w)
+		dec := testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", grayW, grayH, "-fflags", "nobuffer")
+		n := testsrc.ReadNumber(dec.Next(t, 20*time.Second), grayW, grayH, grayW)
 		d := time.Since(start)
 		dec.Stop()
 		t.Logf("join %d at frame %d: first picture frame %d, %v after ffmpeg started", i, joined, n, d)
 		// The follow-up comes 30 frames after the join's IDR; frames the
 		// encoder dropped under load only add to the count.
-		if n < joined || n-joined > gop/3 {
+		if n < joined || n-joined > grayGOP/3 {
 			t.Errorf("join %d at frame %d: first picture is frame %d, want one within %d frames of the join (a GOP is %d)",
-				i, joined, n, gop/3, gop)
+				i, joined, n, grayGOP/3, grayGOP)
 		}
 		// Past the rate limit of forced IDRs before the next join.
 		time.Sleep(time.Second) // pacing between joins, not synchronisation
@@ -57,14 +67,7 @@ func TestFFmpegNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) 
 // reads 28 and, with -fflags nobuffer, drops them), and no other in its
 // first 40 frames. Frames, not time: a loaded machine does not change it.
 func TestAJoinGetsFollowUpIDRsForPlayersThatDropTheFirst(t *testing.T) {
-	const w, h, gop = 320, 240, 300
-	srv := newServer(t, framecast.Config{AlwaysEncode: true, Encoder: framecast.EncoderConfig{GOP: gop}})
-	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h, FPS: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	p := produceGray(t, st, w, h, 0)
+	srv, st, p := grayGOPStream(t)
 	defer p.stop()
 	// A late join: the GOP's first IDR is behind, and the viewer's first
 	// IDR is the one its join forces.
@@ -114,24 +117,18 @@ func TestAJoinGetsFollowUpIDRsForPlayersThatDropTheFirst(t *testing.T) {
 // TestFFmpegFastStartNobufferViewerGetsPictureWithinAFewFramesOfJoining:
 // with the fast-start flags as well (-analyzeduration 0 -probesize 32),
 // ffmpeg probes and drops the join's IDR; the follow-up IDR right after it
-// is its first picture, not the one 30 frames on (or the GOP's, 10 s on). Frames are counted
-// from ffmpeg's start, so the bound holds ffmpeg's own start-up too.
+// is its first picture, not the one 30 frames on (or the GOP's, 10 s on).
+// Frames are counted from ffmpeg's start, so the bound holds ffmpeg's own
+// start-up too.
 func TestFFmpegFastStartNobufferViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) {
-	const w, h, gop = 320, 240, 300
-	srv := newServer(t, framecast.Config{AlwaysEncode: true, Encoder: framecast.EncoderConfig{GOP: gop}})
-	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h, FPS: 30})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	p := produceGray(t, st, w, h, 0)
+	srv, _, p := grayGOPStream(t)
 	defer p.stop()
 	for i := range 3 {
 		joined := p.next.Load()
 		start := time.Now()
-		dec := testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h,
+		dec := testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", grayW, grayH,
 			"-fflags", "nobuffer", "-flags", "low_delay", "-analyzeduration", "0", "-probesize", "32")
-		n := testsrc.ReadNumber(dec.Next(t, 20*time.Second), w, h, w)
+		n := testsrc.ReadNumber(dec.Next(t, 20*time.Second), grayW, grayH, grayW)
 		d := time.Since(start)
 		dec.Stop()
 		t.Logf("join %d at frame %d: first picture frame %d, %v after ffmpeg started", i, joined, n, d)
