@@ -2,6 +2,8 @@ package framecast_test
 
 import (
 	"encoding/json"
+	"net"
+	"strings"
 	"testing"
 
 	"github.com/framecast/framecast"
@@ -43,5 +45,36 @@ func TestPoliciesRoundTripAsText(t *testing.T) {
 	}
 	if _, err := framecast.ParseIdlePolicy("sleep"); err == nil {
 		t.Fatal(`ParseIdlePolicy("sleep"): no error`)
+	}
+}
+
+// Encoder settings x264 would refuse are refused by NewServer, before it
+// binds anything: with the RTSP port taken, the error is the settings'.
+func TestBadEncoderSettingsAreRefusedBeforeAnythingIsBound(t *testing.T) {
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	for _, tc := range []struct {
+		enc  framecast.EncoderConfig
+		want string
+	}{
+		{framecast.EncoderConfig{Preset: "warp"}, `preset "warp"`},
+		{framecast.EncoderConfig{Tune: "film,animation"}, `tune "film,animation"`},
+		{framecast.EncoderConfig{Profile: "extended"}, `profile "extended"`},
+		{framecast.EncoderConfig{BitrateKbps: -1}, "bitrate -1"},
+		{framecast.EncoderConfig{CRF: 60}, "CRF 60"},
+		{framecast.EncoderConfig{GOP: -2}, "GOP -2"},
+	} {
+		srv, err := framecast.NewServer(framecast.Config{RTSPAddress: taken.Addr().String(), DisableUDP: true, Encoder: tc.enc})
+		if err == nil {
+			srv.Close()
+			t.Errorf("NewServer with %+v: no error", tc.enc)
+			continue
+		}
+		if !strings.Contains(err.Error(), tc.want) || !strings.HasPrefix(err.Error(), "encoder: ") {
+			t.Errorf("NewServer with %+v: %q, want an encoder error naming %s", tc.enc, err, tc.want)
+		}
 	}
 }

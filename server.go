@@ -270,7 +270,8 @@ func (c Config) withDefaults() Config {
 
 // NewServer starts listening for RTSP viewers. It returns an error when an
 // address cannot be bound (for example, the port is already in use), or
-// when the transports, the certificate or the credentials are not valid.
+// when the transports, the certificate, the credentials or the encoder
+// settings are not valid; it binds nothing then.
 func NewServer(cfg Config) (*Server, error) {
 	cfg = cfg.withDefaults()
 	tr, err := resolveTransports(&cfg)
@@ -284,6 +285,9 @@ func NewServer(cfg Config) (*Server, error) {
 	access, err := parseAuth(cfg.Auth)
 	if err != nil {
 		return nil, err
+	}
+	if err := cfg.Encoder.check(); err != nil {
+		return nil, fmt.Errorf("encoder: %w", err)
 	}
 	if cfg.MaxViewers < 0 || cfg.MaxViewersPerPath < 0 || cfg.MaxProducers < 0 {
 		return nil, fmt.Errorf("limits must be 0 (none) or more: max viewers %d, per path %d, max producers %d",

@@ -99,6 +99,15 @@ func (s *Server) resolveEncoder(f Format) EncoderConfig {
 	return enc.merge(EncoderConfig{Preset: x264.DefaultPreset, Tune: x264.DefaultTune, Profile: x264.DefaultProfile})
 }
 
+// check reports settings x264 would refuse whatever the picture (a preset,
+// tune or profile it does not know, a negative bitrate): the size and rate
+// are the stream's, checked when it is published.
+func (e EncoderConfig) check() error {
+	return x264.Params{Width: 16, Height: 16, FPSNum: 30, FPSDen: 1,
+		BitrateKbps: e.BitrateKbps, CRF: e.CRF, GOP: e.GOP,
+		Preset: e.Preset, Tune: e.Tune, Profile: e.Profile, Threads: e.Threads}.Validate()
+}
+
 func newPipeline(f Format, enc EncoderConfig) (*pipeline, error) {
 	num, den := fpsRational(f.FPS)
 	x, err := x264.Open(x264.Params{
