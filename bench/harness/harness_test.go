@@ -392,11 +392,14 @@ func TestJoinAndFanOutTargets(t *testing.T) {
 	r.Join = append(r.Join, join(viewerFFmpegBuffered, 140, 160, 170)...) // p50 160
 	r.Join = append(r.Join, join(viewerGStreamer, 215, 220, 230)...)      // p50 above 160 + 50
 	r.Join = append(r.Join, join(viewerFFmpeg, 250, 250)...)              // within 160 + 100
+	r.Join = append(r.Join, joinSample{System: sysGoAPIAllIDR, Viewer: viewerFFmpegBuffered, MS: 155})
 	step := func(sys, tr string, n int, rss, silence float64, ok bool) fanStep {
 		return fanStep{System: sys, Transport: tr, Viewers: n, Playing: n, OK: ok, JoinSeconds: 8,
-			RSSPerViewer: rss * 1024, SilenceP95: silence, FPSPerViewer: 30, HoldSeconds: 10}
+			RSSPerViewer: rss * 1024, SilenceP95: silence, FPSPerViewer: 30, HoldSeconds: 10,
+			CoresPer100: float64(n) / 10000} // 0.010 at 100, 0.040 at 400
 	}
 	r.FanOut = []fanStep{
+		step(sysGoAPI, "tcp", 100, 70, 80, true), step(sysSeed, "tcp", 100, 15, 90, true),
 		step(sysGoAPI, "tcp", 400, 70, 80, true), step(sysSeed, "tcp", 400, 15, 90, true),
 		step(sysGoAPI, "tcp", 1000, 70, 500, false), step(sysGoAPI, "udp", 1000, 70, 90, true),
 	}
@@ -406,10 +409,11 @@ func TestJoinAndFanOutTargets(t *testing.T) {
 		got[tg.Name] = tg
 	}
 	for _, tc := range []struct{ name, met, measured string }{
-		{"late-join first frame p50", "no", "160 ms"},
+		{"late-join first frame p50", "no", "160 ms (ffmpeg's own floor, every frame an IDR: 155 ms)"},
 		{"late-join first frame p50, GStreamer rtspsrc latency=0", "no", "220 vs 160 ms"},
 		{"late-join first frame p50, ffmpeg -fflags nobuffer", "yes", "250 vs 160 ms"},
 		{"fan-out memory per viewer, 400 TCP viewers", "no", "70.0 KiB per viewer (seed recipe 15.0)"},
+		{"fan-out CPU per viewer, 400 TCP viewers", "yes", "+0.040 vs +0.040 cores per 100 viewers (at 100: +0.010 vs +0.010)"},
 		{"longest silence per viewer p95, 400 TCP viewers", "yes", "80 vs 90 ms"},
 		{"1000 TCP viewers joining", "yes", "0 failed, 1000 playing after 8.0 s (125 joins/s)"},
 		{"1000 UDP viewers at 720p30", "yes", "1000 of 1000 playing, 0 lost packets, 0 ended, 30.0 frames/s per viewer, held 10 s"},
