@@ -321,12 +321,13 @@ func (p *Pusher) session() (up time.Duration, wasUp bool, err error) {
 		return 0, false, fmt.Errorf("connect: %w", err)
 	}
 	since := time.Now()
-	p.connected.Store(true)
+	// Logged first: what Stats reports connected, the log has said.
+	p.log.Info("push connected", "transport", p.Transport())
 	if p.everConnected {
 		p.reconnects.Add(1)
 	}
 	p.everConnected = true
-	p.log.Info("push connected", "transport", p.Transport())
+	p.connected.Store(true)
 	defer func() {
 		p.connected.Store(false)
 		l.close()
