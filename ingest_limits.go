@@ -161,16 +161,17 @@ func (lim *ingestLimits) authenticated(pc *producerConn) {
 }
 
 // refuseAtAccept sends e to a connection refused as it was accepted, as
-// far as the socket takes it at once, and closes it.
+// far as the socket takes it at once, and closes it; the log comes first,
+// so that a producer that sees the close finds the line written.
 func (s *Server) refuseAtAccept(pc *producerConn, e *ingest.Error) {
 	pc.c.SetWriteDeadline(time.Now().Add(ingestRefuseTimeout))
 	pc.w.WriteError(e)
-	pc.c.Close()
 	if n, total, ok := s.ingest.limits.refuseLog.event(); ok {
 		s.log.Warn("ingest connection refused", "remote", pc.remote, "listener", pc.c.LocalAddr().String(),
 			"error", e.Message, "refused", n, "refused_total", total,
 			"note", fmt.Sprintf("refusals are counted and logged at most every %v", ingestLimitLogInterval))
 	}
+	pc.c.Close()
 }
 
 // startHelloDeadline gives the connection Config.IngestHelloTimeout to
