@@ -186,8 +186,11 @@ func TestIngestStalledHalfFramesStayWithinTheMemoryBound(t *testing.T) {
 		t.Errorf("frame memory %d of %d, want at most %d", st.FrameMemory, st.FrameMemoryLimit, bound)
 	}
 	attacked := heapInUse()
+	mu.Lock()
+	r := refused
+	mu.Unlock()
 	t.Logf("heap in use: %d MiB with %d producers, %d with their half frames (%d held, %d refused)",
-		ready>>20, n, attacked>>20, n-refused, refused)
+		ready>>20, n, attacked>>20, n-r, r)
 	if attacked > ready+bound+slack {
 		t.Errorf("half frames grew the heap from %d to %d MiB, want at most %d MiB more", ready>>20, attacked>>20, (bound+slack)>>20)
 	}
