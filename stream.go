@@ -99,22 +99,25 @@ func (s *Server) resolveEncoder(f Format) EncoderConfig {
 	return enc.merge(EncoderConfig{Preset: x264.DefaultPreset, Tune: x264.DefaultTune, Profile: x264.DefaultProfile})
 }
 
+// params are x264's parameters for e at w x h and fps frames per second.
+func (e EncoderConfig) params(w, h int, fps float64) x264.Params {
+	num, den := fpsRational(fps)
+	return x264.Params{
+		Width: w, Height: h, FPSNum: num, FPSDen: den,
+		BitrateKbps: e.BitrateKbps, CRF: e.CRF, GOP: e.GOP,
+		Preset: e.Preset, Tune: e.Tune, Profile: e.Profile, Threads: e.Threads,
+	}
+}
+
 // check reports settings x264 would refuse whatever the picture (a preset,
 // tune or profile it does not know, a negative bitrate): the size and rate
 // are the stream's, checked when it is published.
 func (e EncoderConfig) check() error {
-	return x264.Params{Width: 16, Height: 16, FPSNum: 30, FPSDen: 1,
-		BitrateKbps: e.BitrateKbps, CRF: e.CRF, GOP: e.GOP,
-		Preset: e.Preset, Tune: e.Tune, Profile: e.Profile, Threads: e.Threads}.Validate()
+	return e.params(16, 16, 30).Validate()
 }
 
 func newPipeline(f Format, enc EncoderConfig) (*pipeline, error) {
-	num, den := fpsRational(f.FPS)
-	x, err := x264.Open(x264.Params{
-		Width: f.Width, Height: f.Height, FPSNum: num, FPSDen: den,
-		BitrateKbps: enc.BitrateKbps, CRF: enc.CRF, GOP: enc.GOP,
-		Preset: enc.Preset, Tune: enc.Tune, Profile: enc.Profile, Threads: enc.Threads,
-	})
+	x, err := x264.Open(enc.params(f.Width, f.Height, f.FPS))
 	if err != nil {
 		return nil, err
 	}
