@@ -75,17 +75,11 @@ type coalescingConn struct {
 // one set is within deadlineSlack of it (lazyDeadline): gortsplib sets one
 // before every packet.
 func (c *coalescingConn) SetWriteDeadline(t time.Time) error {
-	if !c.deadline.needed(t) {
-		return nil
-	}
-	return c.Conn.SetWriteDeadline(t)
+	return c.deadline.SetWriteDeadline(c.Conn, t)
 }
 
 // SetDeadline sets both deadlines.
-func (c *coalescingConn) SetDeadline(t time.Time) error {
-	c.deadline.forced(t)
-	return c.Conn.SetDeadline(t)
-}
+func (c *coalescingConn) SetDeadline(t time.Time) error { return c.deadline.SetDeadline(c.Conn, t) }
 
 func (c *coalescingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()

@@ -43,3 +43,24 @@ func (d *lazyDeadline) forced(t time.Time) {
 	}
 	d.set.Store(want)
 }
+
+// deadliner is a socket's deadline setters.
+type deadliner interface {
+	SetWriteDeadline(time.Time) error
+	SetDeadline(time.Time) error
+}
+
+// SetWriteDeadline sets t as c's write deadline unless the one set is
+// within deadlineSlack of it.
+func (d *lazyDeadline) SetWriteDeadline(c deadliner, t time.Time) error {
+	if !d.needed(t) {
+		return nil
+	}
+	return c.SetWriteDeadline(t)
+}
+
+// SetDeadline sets both of c's deadlines to t.
+func (d *lazyDeadline) SetDeadline(c deadliner, t time.Time) error {
+	d.forced(t)
+	return c.SetDeadline(t)
+}

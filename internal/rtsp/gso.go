@@ -83,17 +83,11 @@ func newGSOConn(c *net.UDPConn) *gsoConn {
 // SetWriteDeadline sets the socket's write deadline to t unless the one
 // set is within deadlineSlack of it (lazyDeadline).
 func (c *gsoConn) SetWriteDeadline(t time.Time) error {
-	if !c.deadline.needed(t) {
-		return nil
-	}
-	return c.UDPConn.SetWriteDeadline(t)
+	return c.deadline.SetWriteDeadline(c.UDPConn, t)
 }
 
 // SetDeadline sets both deadlines.
-func (c *gsoConn) SetDeadline(t time.Time) error {
-	c.deadline.forced(t)
-	return c.UDPConn.SetDeadline(t)
-}
+func (c *gsoConn) SetDeadline(t time.Time) error { return c.deadline.SetDeadline(c.UDPConn, t) }
 
 // WriteTo sends p to addr, or holds it until its access unit ends.
 func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
