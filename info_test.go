@@ -16,7 +16,7 @@ func TestSnapshotWithoutViewersConvertsTheNextFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the writer stops: cleanups run last first
 	frame := make([]byte, 64*48)
 	for i := range frame {
 		frame[i] = 200

@@ -313,7 +313,7 @@ func TestMidStreamSizeChangeKeepsViewerDecoding(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the writer stops: cleanups run last first
 	var size atomic.Int32
 	size.Store(320)
 	writeUntil(t, func() error {
@@ -363,7 +363,7 @@ func TestBitrateSetIsBitrateKept(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the writer stops: cleanups run last first
 	texture := make([]byte, 2*w*h)
 	r := rand.New(rand.NewPCG(3, 4))
 	for i := range texture {

@@ -250,7 +250,7 @@ func TestSetFormatReachesNewViewers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() }) // after the writer stops: cleanups run last first
 	if err := st.WriteFrame(make([]byte, 320*240)); err != nil {
 		t.Fatal(err)
 	}
