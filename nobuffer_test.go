@@ -176,3 +176,36 @@ func TestGStreamerViewerGetsPictureWithinAFewFramesOfJoining(t *testing.T) {
 		time.Sleep(time.Second) // pacing between joins, not synchronisation
 	}
 }
+
+// TestAViewerJoiningSoonAfterAnotherSeesNoBrokenPicture: a viewer that
+// starts playing while the IDR rate limit (Config.IDRInterval) holds its
+// IDR back gets nothing until that IDR, not the P-frames before it: they
+// refer to pictures it never had, and GStreamer showed them as a grey
+// picture with smears (its stamp read 65535).
+func TestAViewerJoiningSoonAfterAnotherSeesNoBrokenPicture(t *testing.T) {
+	const w, h = 320, 240
+	for _, proto := range []string{"tcp", "udp"} {
+		t.Run(proto, func(t *testing.T) {
+			srv := newServer(t, framecast.Config{AlwaysEncode: true, IDRInterval: 2 * time.Second,
+				Encoder: framecast.EncoderConfig{GOP: 900}})
+			st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h, FPS: 30})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { st.Close() })
+			p := produceGray(t, st, w, h, 0)
+			t.Cleanup(func() { p.stop() })
+			first := testkit.Gst(t, url(srv, "/cam"), w, h, "protocols="+proto)
+			first.Next(t, 20*time.Second)
+			// The first viewer's IDR has just been forced: the second
+			// viewer's is held back for up to 2 s.
+			joined := p.next.Load()
+			second := testkit.Gst(t, url(srv, "/cam"), w, h, "protocols="+proto)
+			n := testsrc.ReadNumber(second.Next(t, 20*time.Second), w, h, w)
+			if now := p.next.Load(); n < joined || n > now {
+				t.Errorf("second viewer, joined at frame %d: first picture's stamp reads %d, want a frame from %d to %d (a broken picture reads garbage)",
+					joined, n, joined, now)
+			}
+		})
+	}
+}

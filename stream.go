@@ -651,11 +651,15 @@ type StreamStats struct {
 	// because the server had fallen behind sending to them; the viewers
 	// are kept (internal/rtsp, OnStreamWriteError).
 	DroppedUDPPackets uint64
-	BytesSent         uint64 // H.264 bytes sent (once, whatever the number of viewers)
-	BytesOut          uint64 // RTP and RTCP bytes sent to all RTSP viewers, those gone included
-	Refused           uint64 // frames refused: not the size their format needs
-	EncodeErrors      uint64 // frames the encoder failed on
-	EncodeTime        Histogram
+	// WithheldPackets are video packets not sent to viewers that had
+	// started playing in the middle of a GOP, until their first IDR:
+	// P-frames they could not decode (internal/rtsp, joingate.go).
+	WithheldPackets uint64
+	BytesSent       uint64 // H.264 bytes sent (once, whatever the number of viewers)
+	BytesOut        uint64 // RTP and RTCP bytes sent to all RTSP viewers, those gone included
+	Refused         uint64 // frames refused: not the size their format needs
+	EncodeErrors    uint64 // frames the encoder failed on
+	EncodeTime      Histogram
 }
 
 // Histogram is a distribution of durations: Counts[i] observations of at
@@ -711,6 +715,7 @@ func (st *Stream) Stats() StreamStats {
 		Viewers:           st.mount.Viewers(),
 		SlowViewers:       st.mount.SlowViewers(),
 		DroppedUDPPackets: st.mount.DroppedUDPPackets(),
+		WithheldPackets:   st.mount.WithheldPackets(),
 		BytesSent:         st.mount.BytesSent(),
 		BytesOut:          st.mount.BytesOut(),
 		Refused:           st.refused.Load(),

@@ -25,11 +25,12 @@ const coalesceStart = 2 << 10
 // so a viewer holds no buffer between frames.
 type coalescingListener struct {
 	net.Listener
-	bufs *sync.Pool // of *[]byte
+	bufs *sync.Pool   // of *[]byte
+	idr  *idrRegistry // for the connections' join gates
 }
 
-func newCoalescingListener(l net.Listener) *coalescingListener {
-	return &coalescingListener{Listener: l, bufs: &sync.Pool{New: func() any {
+func newCoalescingListener(l net.Listener, idr *idrRegistry) *coalescingListener {
+	return &coalescingListener{Listener: l, idr: idr, bufs: &sync.Pool{New: func() any {
 		b := make([]byte, 0, coalesceStart)
 		return &b
 	}}}
@@ -40,7 +41,7 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &coalescingConn{Conn: c, bufs: l.bufs}, nil
+	return &coalescingConn{Conn: c, bufs: l.bufs, idr: l.idr}, nil
 }
 
 // coalescingConn writes the RTP packets of one access unit to a viewer in
@@ -57,6 +58,9 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 // packet of an access unit, so coalescing adds no latency and needs no
 // timer.
 //
+// A new connection's video packets are dropped until the first packet of
+// an IDR (joinGate): a viewer's first picture is whole.
+//
 // A write error from held bytes is returned by the Write that writes them;
 // the packets it held were reported written. gortsplib closes the session
 // at any write error, so nothing relies on which packet failed.
@@ -65,8 +69,10 @@ type coalescingConn struct {
 
 	bufs *sync.Pool
 
-	mu  sync.Mutex // gortsplib writes responses and packets from different goroutines
-	buf *[]byte    // held bytes, nil when none
+	mu   sync.Mutex // gortsplib writes responses and packets from different goroutines
+	buf  *[]byte    // held bytes, nil when none
+	gate joinGate
+	idr  *idrRegistry
 
 	deadline lazyDeadline
 }
@@ -85,6 +91,9 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rtp, marker := interleavedRTP(p)
+	if rtp && !c.gate.pass(c.idr, p[4:]) {
+		return len(p), nil
+	}
 	if !rtp {
 		if c.buf == nil {
 			return c.Conn.Write(p)

@@ -31,7 +31,7 @@ func (c *recordingConn) joined() []byte { return bytes.Join(c.writes, nil) }
 
 func newTestCoalescingConn() (*coalescingConn, *recordingConn) {
 	rec := &recordingConn{}
-	l := newCoalescingListener(nil)
+	l := newCoalescingListener(nil, nil)
 	return &coalescingConn{Conn: rec, bufs: l.bufs}, rec
 }
 
@@ -220,7 +220,7 @@ type discardConn struct{ net.Conn }
 func (discardConn) Write(p []byte) (int, error) { return len(p), nil }
 
 func BenchmarkCoalescingConnAccessUnit(b *testing.B) {
-	c := &coalescingConn{Conn: discardConn{}, bufs: newCoalescingListener(nil).bufs}
+	c := &coalescingConn{Conn: discardConn{}, bufs: newCoalescingListener(nil, nil).bufs}
 	var au [][]byte
 	for i := range 8 {
 		au = append(au, interleaved(0, uint16(i), i == 7, 1400))

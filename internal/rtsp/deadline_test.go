@@ -51,7 +51,7 @@ func TestCoalescingConnPassesOnADeadlineThatMoves(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer client.Close()
-	srv, err := newCoalescingListener(ln).Accept()
+	srv, err := newCoalescingListener(ln, nil).Accept()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,17 +55,37 @@ const gsoStale = time.Second
 // allocated a fresh 8 KiB batch, grown by copying, for most frames (about
 // 100 MB/s of garbage; 400 UDP viewers cost +0.17–0.19 cores per 100,
 // +0.10–0.14 pooled, measured).
+//
+// Each viewer address has a join gate: its video packets are dropped until
+// the first packet of an IDR (joinGate). A gate is forgotten when its
+// address has had no packet for gateIdle.
 type gsoConn struct {
 	*net.UDPConn
-	off      atomic.Bool // UDP_SEGMENT refused: one datagram per packet
+	off      atomic.Bool // UDP_SEGMENT refused or disabled: one datagram per packet
 	now      func() time.Time
 	deadline lazyDeadline
+	idr      *idrRegistry // for the join gates; nil lets every packet through
 
-	mu      sync.Mutex
-	batches map[*net.UDPAddr]*gsoBatch
-	pool    sync.Pool // of *gsoBatch, spent
-	swept   time.Time // when batches were last looked through for stale ones
+	mu         sync.Mutex
+	batches    map[*net.UDPAddr]*gsoBatch
+	gates      map[*net.UDPAddr]*udpGate
+	pool       sync.Pool // of *gsoBatch, spent
+	swept      time.Time // when batches were last looked through for stale ones
+	gatesSwept time.Time // when gates were
 }
+
+// udpGate is the join gate of one viewer address.
+type udpGate struct {
+	joinGate
+	last time.Time // the address's latest batch began
+}
+
+// gateIdle is how long a viewer address keeps its gate without packets:
+// gortsplib's session timeout, past which a UDP viewer that sends no
+// keepalive is gone. A viewer still there after a longer silence (a paused
+// producer, with --idle none) has its packets held back again until an
+// IDR.
+const gateIdle = 60 * time.Second
 
 type gsoBatch struct {
 	to    netip.AddrPort // unmapped: an IPv4 socket takes no v4-in-v6 address
@@ -76,8 +96,9 @@ type gsoBatch struct {
 	since time.Time
 }
 
-func newGSOConn(c *net.UDPConn) *gsoConn {
-	return &gsoConn{UDPConn: c, batches: map[*net.UDPAddr]*gsoBatch{}, now: time.Now}
+func newGSOConn(c *net.UDPConn, idr *idrRegistry) *gsoConn {
+	return &gsoConn{UDPConn: c, idr: idr, now: time.Now,
+		batches: map[*net.UDPAddr]*gsoBatch{}, gates: map[*net.UDPAddr]*udpGate{}}
 }
 
 // SetWriteDeadline sets the socket's write deadline to t unless the one
@@ -101,6 +122,15 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	var sendBuf [2]*gsoBatch // a batch cut short and this one, mostly: no allocation
 	send := sendBuf[:0]
 	c.mu.Lock()
+	g := c.gates[ua]
+	if g == nil {
+		g = &udpGate{last: c.now()}
+		c.gates[ua] = g
+	}
+	if !g.pass(c.idr, p) {
+		c.mu.Unlock()
+		return len(p), nil
+	}
 	b := c.batches[ua]
 	if b != nil && (len(p) > b.seg || b.short || b.n == gsoMaxSegments || len(b.buf)+len(p) > gsoMaxBytes) {
 		delete(c.batches, ua)
@@ -115,6 +145,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		now := c.now()
 		b.to, b.buf, b.seg, b.n, b.short, b.since = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), b.buf[:0], len(p), 0, false, now
 		c.batches[ua] = b
+		g.last = now
 		// A viewer gone in the middle of a frame leaves its batch: send
 		// it.
 		if now.Sub(c.swept) > gsoStale/2 {
@@ -123,6 +154,14 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 				if now.Sub(s.since) > gsoStale {
 					delete(c.batches, k)
 					send = append(send, s)
+				}
+			}
+		}
+		if now.Sub(c.gatesSwept) > gateIdle/4 {
+			c.gatesSwept = now
+			for k, s := range c.gates {
+				if now.Sub(s.last) > gateIdle {
+					delete(c.gates, k)
 				}
 			}
 		}
@@ -189,15 +228,18 @@ func refused(err error) bool {
 }
 
 // listenPacket is gortsplib's ListenPacket hook: the RTP socket of UDP
-// viewers sends each access unit with UDP_SEGMENT (gsoConn); the RTCP
-// socket and multicast are left as they are.
+// viewers sends each access unit with UDP_SEGMENT unless DisableGSO, and
+// holds back a new viewer's video until its IDR (gsoConn); the RTCP socket
+// and multicast are left as they are.
 func (s *Server) listenPacket(network, address string) (net.PacketConn, error) {
 	pc, err := net.ListenPacket(network, address)
-	if err != nil || address != s.cfg.UDPRTPAddress || s.cfg.DisableGSO {
+	if err != nil || address != s.cfg.UDPRTPAddress {
 		return pc, err
 	}
 	if uc, ok := pc.(*net.UDPConn); ok {
-		return newGSOConn(uc), nil
+		c := newGSOConn(uc, s.idr)
+		c.off.Store(s.cfg.DisableGSO)
+		return c, nil
 	}
 	return pc, nil
 }

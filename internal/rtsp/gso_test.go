@@ -36,7 +36,7 @@ func gsoPair(t *testing.T) (*gsoConn, *net.UDPConn) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { send.Close(); recv.Close() })
-	return newGSOConn(send), recv
+	return newGSOConn(send, nil), recv
 }
 
 // receive reads n datagrams.

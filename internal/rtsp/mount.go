@@ -12,6 +12,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 
 	"github.com/framecast/framecast/internal/h264desc"
 	"github.com/framecast/framecast/internal/rtptime"
@@ -41,6 +42,13 @@ type Mount struct {
 
 	gate setupGate // one session at a time between SETUP and PLAY
 
+	// idr marks the packets that begin an IDR, for the connection wrappers
+	// that hold a new viewer's video back until one (joingate.go); it is
+	// in reg under the video's SSRC.
+	idr  idrMarks
+	reg  *idrRegistry
+	ssrc uint32
+
 	mu       sync.Mutex // guards the RTP timeline and the packetiser
 	enc      *rtph264.Encoder
 	started  bool      // a frame has been written
@@ -60,7 +68,7 @@ type MountConfig struct {
 	SilentAudio bool
 }
 
-func newMount(gs *gortsplib.Server, path string, sps, pps []byte, c MountConfig) (*Mount, error) {
+func newMount(gs *gortsplib.Server, reg *idrRegistry, path string, sps, pps []byte, c MountConfig) (*Mount, error) {
 	desc, media, forma := h264desc.Session(sps, pps)
 	var audio *h264desc.SilentAudio
 	if c.SilentAudio {
@@ -83,12 +91,16 @@ func newMount(gs *gortsplib.Server, path string, sps, pps []byte, c MountConfig)
 		st.Close()
 		return nil, err
 	}
-	return &Mount{
+	m := &Mount{
 		path: path, stream: st, media: media, forma: forma, enc: enc,
 		lastRTP: int64(binary.BigEndian.Uint32(b[:]) >> 1), newEpoch: true, audio: audio,
 		viewers: make(map[*gortsplib.ServerSession]time.Time),
 		sinks:   make(map[*sink]struct{}),
-	}, nil
+		reg:     reg,
+		ssrc:    st.Stats().Medias[media].Formats[forma].LocalSSRC,
+	}
+	reg.add(m.ssrc, &m.idr)
+	return m, nil
 }
 
 // Path is the mount's path, e.g. "/test".
@@ -169,6 +181,11 @@ const udpDropLogEvery = 10 * time.Second
 // queue was full). Those viewers are kept: UDP viewers expect loss, and the
 // cause is the server's, not theirs.
 func (m *Mount) DroppedUDPPackets() uint64 { return m.udpDropped.Load() }
+
+// WithheldPackets is the number of video packets held back from viewers
+// that had started playing in the middle of a GOP, until their first IDR
+// (joingate.go): P-frames they could not have decoded.
+func (m *Mount) WithheldPackets() uint64 { return m.idr.withheld.Load() }
 
 // SlowViewers is the number of viewers disconnected because they did not
 // read fast enough.
@@ -295,8 +312,10 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 	if err != nil {
 		return fmt.Errorf("packetise %s: %w", m.path, err)
 	}
-	for _, p := range pkts {
+	idr := h264.IsRandomAccess(au)
+	for i, p := range pkts {
 		p.Timestamp = uint32(rtpTS)
+		m.idr.mark(p.SequenceNumber, idr && i == 0)
 		if err := m.stream.WritePacketRTPWithNTP(m.media, p, capture); err != nil {
 			return fmt.Errorf("write %s: %w", m.path, err)
 		}
@@ -340,4 +359,5 @@ func (m *Mount) writeAudio(pts time.Duration, capture time.Time) error {
 
 func (m *Mount) close() {
 	m.stream.Close()
+	m.reg.remove(m.ssrc, &m.idr)
 }

@@ -81,6 +81,7 @@ type Server struct {
 	log *slog.Logger
 	gs  *gortsplib.Server
 	adm admission
+	idr *idrRegistry // the mounts' IDR marks, for the join gates (joingate.go)
 
 	ln      *listen.Listener // the RTSP listener: lifecycle.go
 	fatal   chan error       // Err
@@ -96,7 +97,7 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mounts: make(map[string]*Mount), adm: admission{
+	s := &Server{cfg: cfg, log: cfg.Logger, mounts: make(map[string]*Mount), idr: newIDRRegistry(), adm: admission{
 		sessions: make(map[*gortsplib.ServerSession]string),
 		perPath:  make(map[string]int),
 	}}
@@ -153,7 +154,7 @@ func (s *Server) MountWith(path string, sps, pps []byte, c MountConfig) (*Mount,
 		m.SetParams(sps, pps)
 		return m, nil
 	}
-	m, err := newMount(s.gs, path, sps, pps, c)
+	m, err := newMount(s.gs, s.idr, path, sps, pps, c)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", path, err)
 	}

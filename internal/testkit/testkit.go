@@ -107,14 +107,15 @@ func FFmpeg(t testing.TB, url, transport, pixFmt string, w, h int, extra ...stri
 }
 
 // Gst starts gst-launch-1.0 rtspsrc → rtph264depay → avdec_h264 writing
-// decoded GRAY8 frames of w x h to stdout.
-func Gst(t testing.TB, url string, w, h int) *Frames {
+// decoded GRAY8 frames of w x h to stdout. rtspsrc has latency=0 and
+// protocols=tcp, and then the properties in extra ("protocols=udp").
+func Gst(t testing.TB, url string, w, h int, extra ...string) *Frames {
 	t.Helper()
 	Need(t, "gst-launch-1.0")
-	cmd := exec.Command("gst-launch-1.0", "-q", "rtspsrc", "location="+url, "latency=0", "protocols=tcp",
-		"!", "rtph264depay", "!", "avdec_h264", "!", "videoconvert", "!",
+	args := append([]string{"-q", "rtspsrc", "location=" + url, "latency=0", "protocols=tcp"}, extra...)
+	args = append(args, "!", "rtph264depay", "!", "avdec_h264", "!", "videoconvert", "!",
 		"video/x-raw,format=GRAY8", "!", "fdsink", "fd=1")
-	return start(t, cmd, w*h)
+	return start(t, exec.Command("gst-launch-1.0", args...), w*h)
 }
 
 func start(t testing.TB, cmd *exec.Cmd, size int) *Frames {

@@ -87,6 +87,7 @@ type statsJSON struct {
 	Repeated      uint64 `json:"repeated"`
 	SlowViewers   uint64 `json:"slow_viewers"`
 	DroppedUDP    uint64 `json:"dropped_udp_packets"`
+	Withheld      uint64 `json:"withheld_packets"`
 	BytesEncoded  uint64 `json:"bytes_encoded"`
 	PreviewBytes  uint64 `json:"preview_bytes"`
 	PreviewDrops  uint64 `json:"preview_dropped"`
@@ -125,7 +126,7 @@ func (s *Server) describe(r *http.Request, infos []framecast.StreamInfo) []strea
 			Stats: statsJSON{
 				FramesIn: in.Stats.FramesIn, FramesEncoded: in.Stats.FramesEncoded, Dropped: in.Stats.Dropped,
 				Skipped: in.Stats.Skipped, Repeated: in.Stats.Repeated, SlowViewers: in.Stats.SlowViewers,
-				DroppedUDP: in.Stats.DroppedUDPPackets, BytesEncoded: in.Stats.BytesSent,
+				DroppedUDP: in.Stats.DroppedUDPPackets, Withheld: in.Stats.WithheldPackets, BytesEncoded: in.Stats.BytesSent,
 			},
 			Viewers: []viewerJSON{},
 		}

@@ -42,6 +42,8 @@ var (
 		"RTSP viewers disconnected for not reading fast enough.", []string{"path"}, nil)
 	descDroppedUDP = prometheus.NewDesc("framecast_rtsp_udp_packets_dropped_total",
 		"RTP and RTCP packets not sent to UDP viewers because the server had fallen behind sending to them (the viewers are kept).", []string{"path"}, nil)
+	descWithheld = prometheus.NewDesc("framecast_rtsp_packets_withheld_total",
+		"Video packets not sent to viewers that started playing in the middle of a GOP, until their first IDR (P-frames they could not decode).", []string{"path"}, nil)
 	descBytesOut = prometheus.NewDesc("framecast_rtsp_bytes_sent_total",
 		"RTP and RTCP bytes sent to the stream's RTSP viewers, those gone included.", []string{"path"}, nil)
 	descRefused = prometheus.NewDesc("framecast_ingest_errors_total",
@@ -76,7 +78,7 @@ type collector struct {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descFramesIn, descFramesEncoded, descFramesDropped, descFramesSkipped,
-		descFramesRepeated, descEncodedBytes, descPreviewBytes, descPreviews, descViewers, descSlowViewers, descDroppedUDP, descProducer,
+		descFramesRepeated, descEncodedBytes, descPreviewBytes, descPreviews, descViewers, descSlowViewers, descDroppedUDP, descWithheld, descProducer,
 		descBytesOut, descRefused, descEncodeErrors, descEncodeTime} {
 		ch <- d
 	}
@@ -103,6 +105,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descEncodedBytes, st.BytesSent, p)
 		counter(descSlowViewers, st.SlowViewers, p)
 		counter(descDroppedUDP, st.DroppedUDPPackets, p)
+		counter(descWithheld, st.WithheldPackets, p)
 		counter(descBytesOut, st.BytesOut, p)
 		counter(descRefused, st.Refused, p)
 		counter(descEncodeErrors, st.EncodeErrors, p)

@@ -1,0 +1,113 @@
+package rtsp
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+)
+
+// A viewer that starts playing in the middle of a GOP gets P-frames that
+// refer to pictures it never had. The encoder answers a join with an IDR at
+// once, but at most one per Config.IDRInterval (framecast.Config): a
+// viewer joining soon after another waits for its IDR, and gortsplib may
+// make a session active between two packets of an access unit. GStreamer's
+// decoder shows those P-frames as a grey picture with smears, ffmpeg drops
+// them. So the connection wrappers (coalescingConn for TCP and RTSPS,
+// gsoConn for UDP) hold back a new viewer's video packets until the first
+// packet of an IDR access unit: the viewer's first picture is whole.
+// Multicast viewers share their packets and are not held back.
+//
+// The wrappers see bytes, not mounts: a packet's SSRC (gortsplib's, one per
+// mount's video) finds its mount's idrMarks in the server's idrRegistry,
+// and its sequence number says whether it begins an IDR.
+
+// idrMarks marks, for one mount's video, the RTP sequence numbers that
+// begin an IDR access unit. Every packet written sets or clears its bit, so
+// a mark is never older than 65536 packets, far more than any viewer's
+// write queue holds.
+type idrMarks struct {
+	bits     [1 << 16 / 64]atomic.Uint64
+	withheld atomic.Uint64 // packets held back from viewers before their first IDR
+}
+
+// mark records whether the packet with sequence number seq begins an IDR.
+// It is called before the packet is written.
+func (b *idrMarks) mark(seq uint16, idrStart bool) {
+	w, bit := &b.bits[seq/64], uint64(1)<<(seq%64)
+	switch {
+	case idrStart:
+		w.Or(bit)
+	case w.Load()&bit != 0:
+		w.And(^bit)
+	}
+}
+
+// begins reports whether the packet with sequence number seq begins an IDR.
+func (b *idrMarks) begins(seq uint16) bool {
+	return b.bits[seq/64].Load()&(1<<(seq%64)) != 0
+}
+
+// idrRegistry finds a mount's idrMarks by the SSRC of its video.
+type idrRegistry struct {
+	mu sync.RWMutex
+	// A nil value is an SSRC two mounts drew: packets with it are not
+	// held back, as before there was a gate.
+	bySSRC map[uint32]*idrMarks
+}
+
+func newIDRRegistry() *idrRegistry {
+	return &idrRegistry{bySSRC: make(map[uint32]*idrMarks)}
+}
+
+func (r *idrRegistry) add(ssrc uint32, b *idrMarks) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, taken := r.bySSRC[ssrc]; taken {
+		b = nil
+	}
+	r.bySSRC[ssrc] = b
+}
+
+func (r *idrRegistry) remove(ssrc uint32, b *idrMarks) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bySSRC[ssrc] == b {
+		delete(r.bySSRC, ssrc)
+	}
+}
+
+func (r *idrRegistry) lookup(ssrc uint32) *idrMarks {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	return r.bySSRC[ssrc]
+}
+
+// joinGate holds back one viewer's video until its first IDR. The zero
+// value holds back every SSRC in the registry; the SSRCs let through since
+// are kept in open, which a viewer's first packet of each SSRC decides
+// (one or two, for its video and audio), so that the registry is looked up
+// only then and while the viewer waits for its IDR.
+type joinGate struct {
+	open []uint32
+}
+
+// pass reports whether the RTP (or SRTP) packet pkt, header first, may go
+// to the viewer, and counts it on its mount when not.
+func (g *joinGate) pass(reg *idrRegistry, pkt []byte) bool {
+	if len(pkt) < 12 || reg == nil {
+		return true
+	}
+	ssrc := binary.BigEndian.Uint32(pkt[8:12])
+	for _, s := range g.open {
+		if s == ssrc {
+			return true
+		}
+	}
+	b := reg.lookup(ssrc)
+	if b != nil && !b.begins(binary.BigEndian.Uint16(pkt[2:4])) {
+		b.withheld.Add(1)
+		return false
+	}
+	g.open = append(g.open, ssrc)
+	return true
+}

@@ -1,0 +1,196 @@
+package rtsp
+
+import (
+	"bytes"
+	"encoding/binary"
+	"net"
+	"slices"
+	"testing"
+)
+
+func TestIDRMarksKeepTheLatestMarkOfEverySequenceNumber(t *testing.T) {
+	var b idrMarks
+	steps := []struct {
+		seq  uint16
+		idr  bool
+		want map[uint16]bool // begins after the step
+	}{
+		{0, true, map[uint16]bool{0: true, 1: false}},
+		{63, true, map[uint16]bool{0: true, 63: true, 64: false}},
+		{64, true, map[uint16]bool{63: true, 64: true}},
+		{0, false, map[uint16]bool{0: false, 63: true}},
+		{65535, true, map[uint16]bool{65535: true, 0: false}},
+		{65535, false, map[uint16]bool{65535: false}},
+		{63, false, map[uint16]bool{63: false, 64: true}},
+	}
+	for i, s := range steps {
+		b.mark(s.seq, s.idr)
+		for seq, want := range s.want {
+			if got := b.begins(seq); got != want {
+				t.Errorf("step %d (mark %d %v): begins(%d) = %v, want %v", i, s.seq, s.idr, seq, got, want)
+			}
+		}
+	}
+}
+
+// rtpHeader is a 12-byte RTP header with ssrc and seq, and a payload byte.
+func rtpHeader(ssrc uint32, seq uint16, marker bool) []byte {
+	p := []byte{0x80, 96, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xAB}
+	if marker {
+		p[1] |= 0x80
+	}
+	binary.BigEndian.PutUint16(p[2:], seq)
+	binary.BigEndian.PutUint32(p[8:], ssrc)
+	return p
+}
+
+// TestJoinGateHoldsBackVideoUntilAnIDRBegins: a gate drops its mount's
+// video packets, the tail of an IDR included, until the first packet of an
+// IDR, and lets everything of that SSRC through from then on; packets of
+// an SSRC no mount has (audio) and of one two mounts drew pass at once.
+func TestJoinGateHoldsBackVideoUntilAnIDRBegins(t *testing.T) {
+	const video, other, audio, shared = 0x1111, 0x2222, 0x3333, 0x4444
+	reg := newIDRRegistry()
+	var v, o, s1, s2 idrMarks
+	reg.add(video, &v)
+	reg.add(other, &o)
+	reg.add(shared, &s1)
+	reg.add(shared, &s2)
+	v.mark(12, true)
+	o.mark(40, true)
+	for seq := uint16(13); seq < 20; seq++ {
+		v.mark(seq, false)
+	}
+
+	var g joinGate
+	steps := []struct {
+		ssrc uint32
+		seq  uint16
+		want bool
+	}{
+		{video, 10, false}, // a P-frame
+		{audio, 1, true},
+		{video, 11, false},
+		{other, 39, false}, // the other mount's video waits for its own IDR
+		{video, 12, true},  // the IDR begins
+		{video, 13, true},
+		{other, 40, true},
+		{video, 14, true}, // once through, every packet
+		{shared, 5, true},
+		{audio, 2, true},
+	}
+	for i, s := range steps {
+		if got := g.pass(reg, rtpHeader(s.ssrc, s.seq, false)); got != s.want {
+			t.Errorf("step %d (ssrc %#x seq %d): pass = %v, want %v", i, s.ssrc, s.seq, got, s.want)
+		}
+	}
+	if n := v.withheld.Load(); n != 2 {
+		t.Errorf("video withheld %d packets, want 2", n)
+	}
+	if n := o.withheld.Load(); n != 1 {
+		t.Errorf("other withheld %d packets, want 1", n)
+	}
+	// A new gate (a new viewer) starts closed again.
+	var g2 joinGate
+	if g2.pass(reg, rtpHeader(video, 14, false)) {
+		t.Error("a new gate let a P-frame through")
+	}
+	reg.remove(video, &v)
+	if !g2.pass(reg, rtpHeader(video, 15, false)) {
+		t.Error("a gate held back a packet of a mount no longer registered")
+	}
+}
+
+// TestCoalescingConnHoldsBackANewViewersVideoUntilItsIDR: over TCP the
+// connection's first video packets, up to the IDR, are not written; RTSP
+// responses and RTCP are, and everything from the IDR on, in order.
+func TestCoalescingConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
+	const video = 0x1111
+	reg := newIDRRegistry()
+	var v idrMarks
+	reg.add(video, &v)
+	v.mark(5, true)
+	c, rec := newTestCoalescingConn()
+	c.idr = reg
+	inter := func(seq uint16, marker bool) []byte {
+		p := rtpHeader(video, seq, marker)
+		return append([]byte{'$', 0, 0, byte(len(p))}, p...)
+	}
+	response := []byte("RTSP/1.0 200 OK\r\nCSeq: 4\r\n\r\n")
+	rtcp := append([]byte{'$', 1, 0, 28, 0x80, 200}, make([]byte, 26)...)
+	var want []byte
+	for _, w := range []struct {
+		p    []byte
+		sent bool
+	}{
+		{response, true},
+		{inter(3, false), false},
+		{inter(4, true), false},
+		{rtcp, true},
+		{inter(5, false), true},
+		{inter(6, true), true},
+		{inter(7, true), true},
+	} {
+		if n, err := c.Write(w.p); n != len(w.p) || err != nil {
+			t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(w.p))
+		}
+		if w.sent {
+			want = append(want, w.p...)
+		}
+	}
+	if got := rec.joined(); !bytes.Equal(got, want) {
+		t.Errorf("the viewer got %q,\nwant %q", got, want)
+	}
+	if n := v.withheld.Load(); n != 2 {
+		t.Errorf("withheld %d packets, want 2", n)
+	}
+}
+
+// TestGSOConnHoldsBackANewViewersVideoUntilItsIDR: over UDP each viewer
+// address has its own gate: a viewer already past its IDR gets a P-frame
+// that a new viewer, at another address, does not.
+func TestGSOConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
+	const video = 0x1111
+	reg := newIDRRegistry()
+	var v idrMarks
+	reg.add(video, &v)
+	v.mark(10, true)
+	c, old := gsoPair(t)
+	c.idr = reg
+	fresh, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fresh.Close()
+	oldAddr, freshAddr := old.LocalAddr().(*net.UDPAddr), fresh.LocalAddr().(*net.UDPAddr)
+	write := func(seq uint16, to *net.UDPAddr) {
+		t.Helper()
+		if _, err := c.WriteTo(rtpHeader(video, seq, true), to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(9, oldAddr) // held back: the old viewer's gate is closed too
+	write(10, oldAddr)
+	write(11, oldAddr)
+	write(11, freshAddr) // held back
+	write(12, freshAddr) // held back
+	v.mark(13, true)
+	write(13, freshAddr)
+	write(13, oldAddr)
+	for _, r := range []struct {
+		c    *net.UDPConn
+		name string
+		want []uint16
+	}{{old, "old", []uint16{10, 11, 13}}, {fresh, "fresh", []uint16{13}}} {
+		var got []uint16
+		for _, d := range receive(t, r.c, len(r.want)) {
+			got = append(got, binary.BigEndian.Uint16(d[2:4]))
+		}
+		if !slices.Equal(got, r.want) {
+			t.Errorf("%s viewer got packets %v, want %v", r.name, got, r.want)
+		}
+	}
+	if n := v.withheld.Load(); n != 3 {
+		t.Errorf("withheld %d packets, want 3", n)
+	}
+}
