@@ -44,7 +44,7 @@ const gsoStale = time.Second
 //
 // A viewer's packets are written by its session's goroutine, one after the
 // other, to the address gortsplib keeps for the session (the same
-// *net.UDPAddr each time, the key of its batch); the map of batches is
+// *net.UDPAddr each time, its key); the map of viewers is
 // guarded by mu, and no lock is held while sending. Per packet, gsoConn
 // does no more than a map lookup and a copy: the clock is read, the
 // address converted and stale batches looked for once per batch, and
@@ -56,9 +56,9 @@ const gsoStale = time.Second
 // 100 MB/s of garbage; 400 UDP viewers cost +0.17–0.19 cores per 100,
 // +0.10–0.14 pooled, measured).
 //
-// Each viewer address has a join gate: its video packets are dropped until
-// the first packet of an IDR (joinGate). A gate is forgotten when its
-// address has had no packet for gateIdle.
+// Each viewer address also has a join gate: its video packets are dropped
+// until the first packet of an IDR (joinGate). An address is forgotten
+// when it has had no packet for gateIdle.
 type gsoConn struct {
 	*net.UDPConn
 	off      atomic.Bool // UDP_SEGMENT refused or disabled: one datagram per packet
@@ -66,21 +66,20 @@ type gsoConn struct {
 	deadline lazyDeadline
 	idr      *idrRegistry // for the join gates; nil lets every packet through
 
-	mu         sync.Mutex
-	batches    map[*net.UDPAddr]*gsoBatch
-	gates      map[*net.UDPAddr]*udpGate
-	pool       sync.Pool // of *gsoBatch, spent
-	swept      time.Time // when batches were last looked through for stale ones
-	gatesSwept time.Time // when gates were
+	mu      sync.Mutex
+	viewers map[*net.UDPAddr]*udpViewer
+	pool    sync.Pool // of *gsoBatch, spent
+	swept   time.Time // when viewers were last looked through for stale batches
 }
 
-// udpGate is the join gate of one viewer address.
-type udpGate struct {
+// udpViewer is what gsoConn keeps of one viewer address.
+type udpViewer struct {
 	joinGate
-	last time.Time // the address's latest batch began
+	batch *gsoBatch // packets held, nil between access units
+	last  time.Time // when its latest batch began
 }
 
-// gateIdle is how long a viewer address keeps its gate without packets:
+// gateIdle is how long a viewer address is kept without packets:
 // gortsplib's session timeout, past which a UDP viewer that sends no
 // keepalive is gone. A viewer still there after a longer silence (a paused
 // producer, with --idle none) has its packets held back again until an
@@ -97,8 +96,7 @@ type gsoBatch struct {
 }
 
 func newGSOConn(c *net.UDPConn, idr *idrRegistry) *gsoConn {
-	return &gsoConn{UDPConn: c, idr: idr, now: time.Now,
-		batches: map[*net.UDPAddr]*gsoBatch{}, gates: map[*net.UDPAddr]*udpGate{}}
+	return &gsoConn{UDPConn: c, idr: idr, now: time.Now, viewers: map[*net.UDPAddr]*udpViewer{}}
 }
 
 // SetWriteDeadline sets the socket's write deadline to t unless the one
@@ -122,18 +120,18 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	var sendBuf [2]*gsoBatch // a batch cut short and this one, mostly: no allocation
 	send := sendBuf[:0]
 	c.mu.Lock()
-	g := c.gates[ua]
-	if g == nil {
-		g = &udpGate{last: c.now()}
-		c.gates[ua] = g
+	v := c.viewers[ua]
+	if v == nil {
+		v = &udpViewer{last: c.now()}
+		c.viewers[ua] = v
 	}
-	if !g.pass(c.idr, p) {
+	if !v.pass(c.idr, p) {
 		c.mu.Unlock()
 		return len(p), nil
 	}
-	b := c.batches[ua]
+	b := v.batch
 	if b != nil && (len(p) > b.seg || b.short || b.n == gsoMaxSegments || len(b.buf)+len(p) > gsoMaxBytes) {
-		delete(c.batches, ua)
+		v.batch = nil
 		send = append(send, b)
 		b = nil
 	}
@@ -144,24 +142,18 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		ap := ua.AddrPort()
 		now := c.now()
 		b.to, b.buf, b.seg, b.n, b.short, b.since = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), b.buf[:0], len(p), 0, false, now
-		c.batches[ua] = b
-		g.last = now
+		v.batch, v.last = b, now
 		// A viewer gone in the middle of a frame leaves its batch: send
-		// it.
+		// it. One gone for gateIdle is forgotten.
 		if now.Sub(c.swept) > gsoStale/2 {
 			c.swept = now
-			for k, s := range c.batches {
-				if now.Sub(s.since) > gsoStale {
-					delete(c.batches, k)
-					send = append(send, s)
-				}
-			}
-		}
-		if now.Sub(c.gatesSwept) > gateIdle/4 {
-			c.gatesSwept = now
-			for k, s := range c.gates {
-				if now.Sub(s.last) > gateIdle {
-					delete(c.gates, k)
+			for k, s := range c.viewers {
+				switch {
+				case s.batch != nil && now.Sub(s.batch.since) > gsoStale:
+					send = append(send, s.batch)
+					s.batch = nil
+				case s.batch == nil && now.Sub(s.last) > gateIdle:
+					delete(c.viewers, k)
 				}
 			}
 		}
@@ -170,7 +162,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	b.n++
 	b.short = len(p) < b.seg
 	if end {
-		delete(c.batches, ua)
+		v.batch = nil
 		send = append(send, b)
 	}
 	c.mu.Unlock()
@@ -192,6 +184,19 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 
 // send writes one batch to addr: one datagram, or its segments in one
 // UDP_SEGMENT sendmsg.
+// held is the number of viewers with packets held.
+func (c *gsoConn) held() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, v := range c.viewers {
+		if v.batch != nil {
+			n++
+		}
+	}
+	return n
+}
+
 func (c *gsoConn) send(b *gsoBatch) error {
 	addr := b.to
 	if b.n == 1 {

@@ -97,8 +97,8 @@ func TestGSOConnSendsEachPacketAsItsOwnDatagram(t *testing.T) {
 						t.Fatalf("datagram %d: %d bytes, want packet %d (%d bytes)", i, len(got[i]), i, len(want[i]))
 					}
 				}
-				if len(c.batches) != 0 {
-					t.Errorf("%d batches held after the access unit ended", len(c.batches))
+				if n := c.held(); n != 0 {
+					t.Errorf("%d batches held after the access unit ended", n)
 				}
 				if !off && c.off.Load() {
 					t.Errorf("the kernel refused UDP_SEGMENT on loopback")
@@ -146,8 +146,8 @@ func TestGSOConnKeepsOrderWhenUDPSegmentIsRefusedMidFrame(t *testing.T) {
 			t.Fatalf("datagram %d: %d bytes, want packet %d (%d bytes)", i, len(got[i]), i, len(want[i]))
 		}
 	}
-	if len(c.batches) != 0 {
-		t.Errorf("%d batches held", len(c.batches))
+	if n := c.held(); n != 0 {
+		t.Errorf("%d batches held", n)
 	}
 }
 
