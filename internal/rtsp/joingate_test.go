@@ -49,7 +49,7 @@ func rtpHeader(ssrc uint32, seq uint16, marker bool) []byte {
 // IDR, and lets everything of that SSRC through from then on; packets of
 // an SSRC no mount has (audio) and of one two mounts drew pass at once.
 func TestJoinGateHoldsBackVideoUntilAnIDRBegins(t *testing.T) {
-	const video, other, audio, shared = 0x1111, 0x2222, 0x3333, 0x4444
+	const other, audio, shared = 0x2222, 0x3333, 0x4444
 	reg := newIDRRegistry()
 	var v, o, s1, s2 idrMarks
 	reg.add(video, &v)
@@ -101,15 +101,22 @@ func TestJoinGateHoldsBackVideoUntilAnIDRBegins(t *testing.T) {
 	}
 }
 
+// oneVideo is a registry with one mount's video, SSRC video, whose IDR
+// begins at sequence number idr.
+func oneVideo(idr uint16) (*idrRegistry, *idrMarks) {
+	reg, v := newIDRRegistry(), &idrMarks{}
+	reg.add(video, v)
+	v.mark(idr, true)
+	return reg, v
+}
+
+const video = 0x1111 // the SSRC of oneVideo
+
 // TestCoalescingConnHoldsBackANewViewersVideoUntilItsIDR: over TCP the
 // connection's first video packets, up to the IDR, are not written; RTSP
 // responses and RTCP are, and everything from the IDR on, in order.
 func TestCoalescingConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
-	const video = 0x1111
-	reg := newIDRRegistry()
-	var v idrMarks
-	reg.add(video, &v)
-	v.mark(5, true)
+	reg, v := oneVideo(5)
 	c, rec := newTestCoalescingConn()
 	c.idr = reg
 	inter := func(seq uint16, marker bool) []byte {
@@ -150,11 +157,7 @@ func TestCoalescingConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
 // address has its own gate: a viewer already past its IDR gets a P-frame
 // that a new viewer, at another address, does not.
 func TestGSOConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
-	const video = 0x1111
-	reg := newIDRRegistry()
-	var v idrMarks
-	reg.add(video, &v)
-	v.mark(10, true)
+	reg, v := oneVideo(10)
 	c, old := gsoPair(t)
 	c.idr = reg
 	fresh, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
