@@ -202,8 +202,16 @@ func TestLateViewerGetsIDRAtOnce(t *testing.T) {
 			if on && offGOP < 3 {
 				t.Errorf("with IDR on join only %d of 4 first frames were forced IDRs", offGOP)
 			}
-			if !on && offGOP != 0 {
-				t.Errorf("without IDR on join %d first frames were not GOP IDRs", offGOP)
+			// A frame stamped n is the GOP's n%gop-th only while the encoder
+			// has taken every frame once: a loaded machine that makes it
+			// drop one or repeat one shifts the GOP against the stamps.
+			if c := st.Stats(); !on && offGOP != 0 {
+				if c.Dropped == 0 && c.Repeated == 0 && c.Skipped == 0 {
+					t.Errorf("without IDR on join %d first frames were not GOP IDRs", offGOP)
+				} else {
+					t.Logf("%d first frames off the GOP's IDRs, which moved: %d frames dropped, %d repeated, %d skipped",
+						offGOP, c.Dropped, c.Repeated, c.Skipped)
+				}
 			}
 		})
 	}
