@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"bytes"
 	"net"
 	"sync"
 	"time"
@@ -59,7 +60,8 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 // timer.
 //
 // A new connection's video packets are dropped until the first packet of
-// an IDR (joinGate): a viewer's first picture is whole.
+// an IDR (joinGate), and so are those after each PLAY's response (one with
+// RTP-Info): a viewer's first picture is whole, after a PAUSE too.
 //
 // A write error from held bytes is returned by the Write that writes them;
 // the packets it held were reported written. gortsplib closes the session
@@ -93,6 +95,9 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	rtp, marker := interleavedRTP(p)
 	if rtp && !c.gate.pass(c.idr, p[4:]) {
 		return len(p), nil
+	}
+	if !rtp && playResponse(p) {
+		c.gate.close()
 	}
 	if !rtp {
 		if c.buf == nil {
@@ -138,6 +143,13 @@ func (c *coalescingConn) flush(p []byte) error {
 	}
 	c.buf = nil
 	return err
+}
+
+// playResponse reports whether p is a successful response to PLAY:
+// gortsplib writes a response in one Write, and a PLAY's alone has
+// RTP-Info.
+func playResponse(p []byte) bool {
+	return bytes.HasPrefix(p, []byte("RTSP/1.0 200 ")) && bytes.Contains(p, []byte("\r\nRTP-Info: "))
 }
 
 // interleavedRTP reports whether p is exactly one interleaved RTP packet,

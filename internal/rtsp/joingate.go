@@ -91,6 +91,9 @@ type joinGate struct {
 	open []uint32
 }
 
+// close holds the viewer's video back again until an IDR.
+func (g *joinGate) close() { g.open = g.open[:0] }
+
 // pass reports whether the RTP (or SRTP) packet pkt, header first, may go
 // to the viewer, and counts it on its mount when not.
 func (g *joinGate) pass(reg *idrRegistry, pkt []byte) bool {

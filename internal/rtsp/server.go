@@ -250,6 +250,17 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
+// OnPause lets a viewer pause (ffplay's space key sends PAUSE): gortsplib
+// stops sending to it, and it no longer counts as a viewer until it plays
+// again, when it is answered as a joining viewer (an IDR at once, and over
+// TCP nothing before it). The stream is live: it resumes at the present.
+func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+	if m := (*Server)(h).lookup(ctx.Session.Path()); m != nil && m.viewerLeft(ctx.Session) {
+		h.log.Info("viewer paused", "path", m.path, "remote", ctx.Conn.NetConn().RemoteAddr(), "viewers", m.Viewers())
+	}
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	h.release(ctx.Session)
 	m := (*Server)(h).lookup(ctx.Session.Path())
