@@ -58,7 +58,9 @@ const gsoStale = time.Second
 //
 // Each viewer address also has a join gate: its video packets are dropped
 // until the first packet of an IDR (joinGate). An address is forgotten
-// when it has had no packet for gateIdle.
+// when it has had no packet for gateIdle; beyond gsoMaxViewers addresses
+// (sessions coming and going faster than that), a new one is neither
+// held back nor batched, each packet sent as it comes.
 type gsoConn struct {
 	*net.UDPConn
 	off      atomic.Bool // UDP_SEGMENT refused or disabled: one datagram per packet
@@ -85,6 +87,10 @@ type udpViewer struct {
 // producer, with --idle none) has its packets held back again until an
 // IDR.
 const gateIdle = 60 * time.Second
+
+// gsoMaxViewers bounds the viewer addresses a gsoConn keeps (about 100
+// bytes each).
+var gsoMaxViewers = 1 << 16 // a variable for tests
 
 type gsoBatch struct {
 	to    netip.AddrPort // unmapped: an IPv4 socket takes no v4-in-v6 address
@@ -122,6 +128,10 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	c.mu.Lock()
 	v := c.viewers[ua]
 	if v == nil {
+		if len(c.viewers) >= gsoMaxViewers {
+			c.mu.Unlock()
+			return c.UDPConn.WriteTo(p, addr)
+		}
 		v = &udpViewer{last: c.now()}
 		c.viewers[ua] = v
 	}
@@ -182,8 +192,6 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return len(p), err
 }
 
-// send writes one batch to addr: one datagram, or its segments in one
-// UDP_SEGMENT sendmsg.
 // held is the number of viewers with packets held.
 func (c *gsoConn) held() int {
 	c.mu.Lock()
@@ -197,6 +205,8 @@ func (c *gsoConn) held() int {
 	return n
 }
 
+// send writes one batch to addr: one datagram, or its segments in one
+// UDP_SEGMENT sendmsg.
 func (c *gsoConn) send(b *gsoBatch) error {
 	addr := b.to
 	if b.n == 1 {

@@ -335,3 +335,38 @@ func TestAViewerStartsAtAnIDRAndAgainAfterPause(t *testing.T) {
 		t.Error("no packet counted as withheld")
 	}
 }
+
+// TestGSOConnKeepsAtMostGSOMaxViewersAddresses: past the bound a new
+// address is not kept: its packets go out as they come, neither held back
+// nor batched.
+func TestGSOConnKeepsAtMostGSOMaxViewersAddresses(t *testing.T) {
+	defer func(n int) { gsoMaxViewers = n }(gsoMaxViewers)
+	gsoMaxViewers = 1
+	reg, _ := oneVideo(10)
+	c, kept := gsoPair(t)
+	c.idr = reg
+	beyond, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer beyond.Close()
+	for _, w := range []struct {
+		to  *net.UDPConn
+		seq uint16
+	}{{kept, 3}, {beyond, 4}, {kept, 10}} {
+		if _, err := c.WriteTo(rtpHeader(video, w.seq, true), w.to.LocalAddr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range []struct {
+		c    *net.UDPConn
+		want uint16
+	}{{kept, 10}, {beyond, 4}} {
+		if d := receive(t, r.c, 1)[0]; binary.BigEndian.Uint16(d[2:4]) != r.want {
+			t.Errorf("got packet %d, want %d", binary.BigEndian.Uint16(d[2:4]), r.want)
+		}
+	}
+	if n := len(c.viewers); n != 1 {
+		t.Errorf("%d addresses kept, want 1", n)
+	}
+}
