@@ -61,7 +61,8 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 //
 // A new connection's video packets are dropped until the first packet of
 // an IDR (joinGate), and so are those after each PLAY's response (one with
-// RTP-Info): a viewer's first picture is whole, after a PAUSE too.
+// RTP-Info): a viewer's first picture is whole, after a PAUSE too. (Over
+// UDP, OnPause closes the gates of the viewer's addresses.)
 //
 // A write error from held bytes is returned by the Write that writes them;
 // the packets it held were reported written. gortsplib closes the session

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -192,6 +193,22 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return len(p), err
 }
 
+// closeGates holds the video to the viewers at addrs back again until an
+// IDR (joinGate), for viewers that paused.
+func (c *gsoConn) closeGates(addrs []netip.AddrPort) {
+	if len(addrs) == 0 {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, v := range c.viewers {
+		ap := k.AddrPort()
+		if slices.Contains(addrs, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())) {
+			v.close()
+		}
+	}
+}
+
 // held is the number of viewers with packets held.
 func (c *gsoConn) held() int {
 	c.mu.Lock()
@@ -254,6 +271,7 @@ func (s *Server) listenPacket(network, address string) (net.PacketConn, error) {
 	if uc, ok := pc.(*net.UDPConn); ok {
 		c := newGSOConn(uc, s.idr)
 		c.off.Store(s.cfg.DisableGSO)
+		s.udp = c
 		return c, nil
 	}
 	return pc, nil

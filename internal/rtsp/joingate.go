@@ -2,8 +2,15 @@ package rtsp
 
 import (
 	"encoding/binary"
+	"net"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 )
 
 // A viewer that starts playing in the middle of a GOP gets P-frames that
@@ -113,4 +120,53 @@ func (g *joinGate) pass(reg *idrRegistry, pkt []byte) bool {
 	}
 	g.open = append(g.open, ssrc)
 	return true
+}
+
+// udpPorts are the addresses a UDP viewer's RTP goes to, one per media it
+// set up (its IP and the client_port of each SETUP), kept as the session's
+// user data: at PAUSE, gsoConn closes their gates, so that the viewer's
+// first packet when it plays again is an IDR's. Over TCP the PLAY's
+// response does that (coalescingConn).
+type udpPorts struct {
+	mu    sync.Mutex // SETUPs of one session can come from several connections
+	addrs []netip.AddrPort
+}
+
+// rememberUDPPorts adds the RTP address of a UDP SETUP to its session's
+// udpPorts. A Transport header it cannot read adds nothing: gortsplib has
+// accepted it, and the viewer then has no gate closed at PAUSE.
+func rememberUDPPorts(ss *gortsplib.ServerSession, remote net.Addr, req *base.Request) {
+	ta, ok := remote.(*net.TCPAddr)
+	if !ok {
+		return
+	}
+	var ths headers.Transports
+	if err := ths.Unmarshal(req.Header["Transport"]); err != nil {
+		return
+	}
+	for _, th := range ths {
+		if th.Protocol != headers.TransportProtocolUDP || th.ClientPorts == nil {
+			continue
+		}
+		p, _ := ss.UserData().(*udpPorts)
+		if p == nil {
+			p = &udpPorts{}
+			ss.SetUserData(p)
+		}
+		p.mu.Lock()
+		p.addrs = append(p.addrs, netip.AddrPortFrom(ta.AddrPort().Addr().Unmap(), uint16(th.ClientPorts[0])))
+		p.mu.Unlock()
+		return
+	}
+}
+
+// udpPortsOf returns the RTP addresses of ss, none when it is not a UDP viewer.
+func udpPortsOf(ss *gortsplib.ServerSession) []netip.AddrPort {
+	p, _ := ss.UserData().(*udpPorts)
+	if p == nil {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.addrs)
 }

@@ -3,7 +3,6 @@ package rtsp
 import (
 	"bytes"
 	"encoding/binary"
-	"log/slog"
 	"net"
 	"slices"
 	"sync"
@@ -244,95 +243,75 @@ func TestGSOConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
 }
 
 // TestAViewerStartsAtAnIDRAndAgainAfterPause: a mount whose access units
-// are mostly P-frames, an IDR every 15th. Over TCP, a viewer's first video
-// packet is an IDR's, and so is its first after PAUSE and PLAY again. The
-// P-frames held back are counted.
+// are mostly P-frames, an IDR every 15th. Over TCP and UDP, a viewer's
+// first video packet is an IDR's, and so is its first after PAUSE and PLAY
+// again. The P-frames held back are counted.
 func TestAViewerStartsAtAnIDRAndAgainAfterPause(t *testing.T) {
-	s, err := Listen(Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	m, err := s.Mount("/test", testSPS, testPPS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop, stopped := make(chan struct{}), make(chan struct{})
-	go func() {
-		defer close(stopped)
-		tick := time.NewTicker(10 * time.Millisecond)
-		defer tick.Stop()
-		start := time.Now()
-		for n := 0; ; n++ {
-			select {
-			case <-stop:
-				return
-			case now := <-tick.C:
-				nal := []byte{0x41, 0x9a, byte(n)} // a P slice
-				if n%15 == 0 {
-					nal[0] = 0x65 // an IDR slice
-				}
-				m.WriteAccessUnit([][]byte{nal}, now.Sub(start), now) //nolint:errcheck // closed at the end
-			}
+	s, m := streamingServerOf(t, Config{}, func(n int) []byte {
+		if n%15 == 0 {
+			return []byte{0x65, 0x88, byte(n)} // an IDR slice
 		}
-	}()
-	defer func() { close(stop); <-stopped }()
-
+		return []byte{0x41, 0x9a, byte(n)} // a P slice
+	})
 	u, err := base.ParseURL("rtsp://" + s.Addr().String() + "/test")
 	if err != nil {
 		t.Fatal(err)
 	}
-	proto := gortsplib.ProtocolTCP
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto,
-		OnPacketsLost: func(uint64) {}} // the packets sent while it was paused, after each PLAY
-	if err := c.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	desc, _, err := c.Describe(u)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
-		t.Fatal(err)
-	}
-	first := make(chan byte, 1) // the NAL type of the first packet after a PLAY
-	var mu sync.Mutex
-	waiting := true
-	c.OnPacketRTPAny(func(_ *description.Media, _ format.Format, pkt *rtp.Packet) {
-		mu.Lock()
-		defer mu.Unlock()
-		if waiting && len(pkt.Payload) > 0 {
-			waiting = false
-			first <- pkt.Payload[0] & 0x1f
-		}
-	})
-	for i := range 3 {
-		if i > 0 {
-			if _, err := c.Pause(); err != nil {
+	for _, proto := range []gortsplib.Protocol{gortsplib.ProtocolTCP, gortsplib.ProtocolUDP} {
+		t.Run(proto.String(), func(t *testing.T) {
+			withheld := m.WithheldPackets()
+			c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto,
+				OnPacketsLost: func(uint64) {}} // the packets sent while it was paused, after each PLAY
+			if err := c.Start(); err != nil {
 				t.Fatal(err)
 			}
-			// PLAY again between two IDRs, mostly: the frames come every
-			// 10 ms and an IDR every 150.
-			time.Sleep(time.Duration(40+30*i) * time.Millisecond) // spacing, not synchronisation
-			mu.Lock()
-			waiting = true
-			mu.Unlock()
-		}
-		if _, err := c.Play(nil); err != nil {
-			t.Fatal(err)
-		}
-		select {
-		case typ := <-first:
-			if typ != 5 {
-				t.Errorf("PLAY %d: first packet has NAL type %d, want 5 (IDR)", i+1, typ)
+			defer c.Close()
+			desc, _, err := c.Describe(u)
+			if err != nil {
+				t.Fatal(err)
 			}
-		case <-time.After(10 * time.Second):
-			t.Fatalf("PLAY %d: no packet in 10 s", i+1)
-		}
-	}
-	if m.WithheldPackets() == 0 {
-		t.Error("no packet counted as withheld")
+			if err := c.SetupAll(desc.BaseURL, desc.Medias); err != nil {
+				t.Fatal(err)
+			}
+			first := make(chan byte, 1) // the NAL type of the first packet after a PLAY
+			var mu sync.Mutex
+			waiting := true
+			c.OnPacketRTPAny(func(_ *description.Media, _ format.Format, pkt *rtp.Packet) {
+				mu.Lock()
+				defer mu.Unlock()
+				if waiting && len(pkt.Payload) > 0 {
+					waiting = false
+					first <- pkt.Payload[0] & 0x1f
+				}
+			})
+			for i := range 3 {
+				if i > 0 {
+					if _, err := c.Pause(); err != nil {
+						t.Fatal(err)
+					}
+					// PLAY again between two IDRs, mostly: the frames come every
+					// 10 ms and an IDR every 150.
+					time.Sleep(time.Duration(40+30*i) * time.Millisecond) // spacing, not synchronisation
+					mu.Lock()
+					waiting = true
+					mu.Unlock()
+				}
+				if _, err := c.Play(nil); err != nil {
+					t.Fatal(err)
+				}
+				select {
+				case typ := <-first:
+					if typ != 5 {
+						t.Errorf("PLAY %d: first packet has NAL type %d, want 5 (IDR)", i+1, typ)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatalf("PLAY %d: no packet in 10 s", i+1)
+				}
+			}
+			if m.WithheldPackets() == withheld {
+				t.Error("no packet counted as withheld")
+			}
+		})
 	}
 }
 

@@ -82,6 +82,7 @@ type Server struct {
 	gs  *gortsplib.Server
 	adm admission
 	idr *idrRegistry // the mounts' IDR marks, for the join gates (joingate.go)
+	udp *gsoConn     // the UDP viewers' RTP socket, nil without UDP; set by listenPacket in Listen
 
 	ln      *listen.Listener // the RTSP listener: lifecycle.go
 	fatal   chan error       // Err
@@ -228,6 +229,9 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if res := h.admit(ctx.Session, ctx.Path); res != nil {
 		return res, nil, nil
 	}
+	if ctx.Transport != nil && ctx.Transport.Protocol == gortsplib.ProtocolUDP {
+		rememberUDPPorts(ctx.Session, ctx.Conn.NetConn().RemoteAddr(), ctx.Request)
+	}
 	m.gate.enter(ctx.Session)
 	if ex, ok := ctx.Conn.UserData().(*exchange); ok {
 		ex.gate, ex.session = &m.gate, ctx.Session // left when the SETUP is answered
@@ -252,9 +256,12 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 
 // OnPause lets a viewer pause (ffplay's space key sends PAUSE): gortsplib
 // stops sending to it, and it no longer counts as a viewer until it plays
-// again, when it is answered as a joining viewer (an IDR at once, and over
-// TCP nothing before it). The stream is live: it resumes at the present.
+// again, when it is answered as a joining viewer (an IDR at once, and
+// nothing before it). The stream is live: it resumes at the present.
 func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Response, error) {
+	if h.udp != nil {
+		h.udp.closeGates(udpPortsOf(ctx.Session))
+	}
 	if m := (*Server)(h).lookup(ctx.Session.Path()); m != nil && m.viewerLeft(ctx.Session) {
 		h.log.Info("viewer paused", "path", m.path, "remote", ctx.Conn.NetConn().RemoteAddr(), "viewers", m.Viewers())
 	}

@@ -25,6 +25,12 @@ var (
 // on /test written at about 100 access units a second until the test ends.
 func streamingServer(t *testing.T, cfg Config) (*Server, *Mount) {
 	t.Helper()
+	return streamingServerOf(t, cfg, func(int) []byte { return []byte{0x65, 0x88, 0x84} })
+}
+
+// streamingServerOf is streamingServer with nal(n) as the nth access unit.
+func streamingServerOf(t *testing.T, cfg Config, nal func(n int) []byte) (*Server, *Mount) {
+	t.Helper()
 	cfg.Address = "127.0.0.1:0"
 	cfg.UDPRTPAddress, cfg.UDPRTCPAddress = testkit.UDPPair(t)
 	if cfg.Logger == nil {
@@ -45,12 +51,12 @@ func streamingServer(t *testing.T, cfg Config) (*Server, *Mount) {
 		tick := time.NewTicker(10 * time.Millisecond)
 		defer tick.Stop()
 		start := time.Now()
-		for {
+		for n := 0; ; n++ {
 			select {
 			case <-stop:
 				return
 			case now := <-tick.C:
-				m.WriteAccessUnit([][]byte{{0x65, 0x88, 0x84}}, now.Sub(start), now) //nolint:errcheck // closed at the end
+				m.WriteAccessUnit([][]byte{nal(n)}, now.Sub(start), now) //nolint:errcheck // closed at the end
 			}
 		}
 	}()
