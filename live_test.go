@@ -20,7 +20,8 @@ import (
 )
 
 // grayProducer writes w x h gray frames stamped with numbers from first at
-// 30 fps until stop is called; it returns the next number.
+// 30 fps (produceGrayEvery: one per period) until stop is called; it
+// returns the next number.
 type grayProducer struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -28,6 +29,10 @@ type grayProducer struct {
 }
 
 func produceGray(t *testing.T, st *framecast.Stream, w, h int, first uint32) *grayProducer {
+	return produceGrayEvery(t, st, w, h, first, time.Second/30)
+}
+
+func produceGrayEvery(t *testing.T, st *framecast.Stream, w, h int, first uint32, period time.Duration) *grayProducer {
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &grayProducer{cancel: cancel}
 	g.next.Store(first)
@@ -35,7 +40,7 @@ func produceGray(t *testing.T, st *framecast.Stream, w, h int, first uint32) *gr
 	go func() {
 		defer g.wg.Done()
 		frame := make([]byte, w*h)
-		tick := time.NewTicker(time.Second / 30)
+		tick := time.NewTicker(period)
 		defer tick.Stop()
 		for {
 			n := g.next.Load()
@@ -402,5 +407,39 @@ func TestBitrateSetIsBitrateKept(t *testing.T) {
 		kbps, after.FramesEncoded-before.FramesEncoded, after.Dropped-before.Dropped)
 	if kbps < 850 || kbps > 1150 {
 		t.Fatalf("measured %.0f kbit/s, want 1000 ±15%%", kbps)
+	}
+}
+
+// TestAViewerAfterASkippedStretchStartsAtTheLatestPicture: while nobody
+// watches, frames are skipped, not encoded. A viewer that joins then must
+// start at the latest of them, not at the last frame encoded before the
+// stretch: that one is old. The producer writes 200 frames a second, so
+// that the stream's repeat timer or the producer's next frame often comes
+// between the join and the encoder's answer; either once made the encoder
+// encode that old frame again as the viewer's IDR (a push's recording
+// started with a frame 10 older than the next; here 3 runs in 6 failed).
+func TestAViewerAfterASkippedStretchStartsAtTheLatestPicture(t *testing.T) {
+	const w, h = 320, 240
+	srv := newServer(t, framecast.Config{})
+	st, err := srv.Publish("/cam", framecast.Format{PixelFormat: framecast.Gray, Width: w, Height: h, FPS: 200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	p := produceGrayEvery(t, st, w, h, 0, 5*time.Millisecond)
+	t.Cleanup(func() { p.stop() })
+	for i := range 6 {
+		before := p.next.Load() // frames before it were written, and skipped after the first join
+		dec := testkit.FFmpeg(t, url(srv, "/cam"), "tcp", "gray", w, h)
+		n := testsrc.ReadNumber(dec.Next(t, 20*time.Second), w, h, w)
+		dec.Stop()
+		t.Logf("join %d: frame %d written before it, its first picture frame %d", i, before-1, n)
+		if i > 0 && n+1 < before {
+			t.Errorf("join %d: first picture is frame %d, but frame %d had been written before the viewer started: want it or a later one, not one from before the skipped stretch",
+				i, n, before-1)
+		}
+		waitFor(t, 10*time.Second, "the viewer gone", func() bool { return st.Stats().Viewers == 0 })
+		skipped := st.Stats().Skipped
+		waitFor(t, 10*time.Second, "40 frames skipped", func() bool { return st.Stats().Skipped >= skipped+40 })
 	}
 }

@@ -22,6 +22,7 @@ type picture struct {
 	pts      time.Duration
 	capture  time.Time
 	forceIDR bool
+	skips    uint64        // Stream.skipped when it was queued: frames skipped later make it old
 	flush    chan struct{} // not a picture: closed by the encoder when reached
 }
 
@@ -371,6 +372,7 @@ func (st *Stream) writeWith(ts time.Duration, hasTS bool, check func() error, ho
 	}
 	p.pts, p.capture = st.stamp(now, ts, hasTS)
 	p.forceIDR, st.resume = st.resume, false
+	p.skips = st.skipped.Load()
 	st.skipping.Store(false)
 	st.framesIn.Add(1)
 	pipe.ready <- p
@@ -458,6 +460,7 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 		served     int64 // joinAt already answered with an IDR
 		n          int64
 		last       *picture // the last picture encoded, held for repeats
+		lastSkips  uint64   // st.skipped when last was queued or loaded: frames skipped since make it old
 		lastWall   time.Time
 		spacing    = time.Duration(float64(time.Second) / pipe.fps)
 		burstUntil time.Time // repeats come at burstSpacing until then
@@ -562,23 +565,26 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 				cfg.IDRInterval-time.Since(lastForced), 0)
 			join.Reset(wait)
 		case <-st.snapWake:
-			if last != nil && !st.skipping.Load() {
+			if last != nil && !st.skipping.Load() && st.skipped.Load() == lastSkips {
 				st.answerSnapshots(last.img)
 			} else if st.loadHeld(pipe, &last) {
-				lastWall = time.Now()
+				lastWall, lastSkips = time.Now(), st.skipped.Load()
 				st.answerSnapshots(last.img)
 			}
 		case <-join.C:
 			if st.joinAt.Load() <= served {
 				continue
 			}
-			if last == nil || st.skipping.Load() {
+			if last == nil || st.skipping.Load() || st.skipped.Load() != lastSkips {
 				// Nobody watched: the latest frame was kept as it came.
 				// Converted now and encoded as the IDR, it is the
 				// viewer's picture at once, whether the producer is
-				// paused, slow or gone.
+				// paused, slow or gone. (The producer's frame that ended
+				// the skipping may be waiting already: it follows, but
+				// last is older than the frames skipped, and repeating it
+				// would give the viewer an old picture first.)
 				if st.loadHeld(pipe, &last) {
-					lastWall = time.Now()
+					lastWall, lastSkips = time.Now(), st.skipped.Load()
 					encode(last, true)
 					served, lastForced, followUp = st.joinAt.Load(), time.Now(), 1
 					st.repeated.Add(1)
@@ -621,7 +627,7 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 				// A moving average of the producer's frame spacing.
 				spacing += (now.Sub(lastWall) - spacing) / 8
 			}
-			last, lastWall = p, now
+			last, lastWall, lastSkips = p, now, p.skips
 			if st.snapPending.Load() {
 				st.answerSnapshots(p.img)
 			}
@@ -631,6 +637,13 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 			armIdle()
 			if last == nil || !st.mount.Active() || (cfg.Idle != IdleRepeat && !bursting) ||
 				(bursting && time.Since(lastWall) < burstSpacing(pipe.fps)/2) {
+				continue
+			}
+			if st.skipping.Load() || st.skipped.Load() != lastSkips {
+				// Frames were skipped since last: it is old. A viewer has
+				// just come (the mount is active again), and its join
+				// answers with the latest frame; repeating last now would
+				// be its first picture.
 				continue
 			}
 			repeat()
