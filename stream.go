@@ -557,6 +557,18 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 		encode(last, false)
 		st.repeated.Add(1)
 	}
+	// old reports whether last is no picture of the present: none yet, or
+	// frames were skipped since it was queued (repeating it would give a
+	// joining viewer an old picture first).
+	old := func() bool { return last == nil || st.skipping.Load() || st.skipped.Load() != lastSkips }
+	// loadHeld makes the held frame, the latest skipped, the last picture.
+	loadHeld := func() bool {
+		if !st.loadHeld(pipe, &last) {
+			return false
+		}
+		lastWall, lastSkips = time.Now(), st.skipped.Load()
+		return true
+	}
 	for {
 		select {
 		case <-st.joined:
@@ -565,17 +577,14 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 				cfg.IDRInterval-time.Since(lastForced), 0)
 			join.Reset(wait)
 		case <-st.snapWake:
-			if last != nil && !st.skipping.Load() && st.skipped.Load() == lastSkips {
-				st.answerSnapshots(last.img)
-			} else if st.loadHeld(pipe, &last) {
-				lastWall, lastSkips = time.Now(), st.skipped.Load()
+			if !old() || loadHeld() {
 				st.answerSnapshots(last.img)
 			}
 		case <-join.C:
 			if st.joinAt.Load() <= served {
 				continue
 			}
-			if last == nil || st.skipping.Load() || st.skipped.Load() != lastSkips {
+			if old() {
 				// Nobody watched: the latest frame was kept as it came.
 				// Converted now and encoded as the IDR, it is the
 				// viewer's picture at once, whether the producer is
@@ -583,8 +592,7 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 				// the skipping may be waiting already: it follows, but
 				// last is older than the frames skipped, and repeating it
 				// would give the viewer an old picture first.)
-				if st.loadHeld(pipe, &last) {
-					lastWall, lastSkips = time.Now(), st.skipped.Load()
+				if loadHeld() {
 					encode(last, true)
 					served, lastForced, followUp = st.joinAt.Load(), time.Now(), 1
 					st.repeated.Add(1)
@@ -635,15 +643,11 @@ func (st *Stream) encodeLoop(pipe *pipeline) {
 		case <-idle.C:
 			bursting := time.Now().Before(burstUntil)
 			armIdle()
-			if last == nil || !st.mount.Active() || (cfg.Idle != IdleRepeat && !bursting) ||
+			// An old last is not repeated: a viewer has just come (the
+			// mount is active again), and its join answers with the
+			// latest frame.
+			if old() || !st.mount.Active() || (cfg.Idle != IdleRepeat && !bursting) ||
 				(bursting && time.Since(lastWall) < burstSpacing(pipe.fps)/2) {
-				continue
-			}
-			if st.skipping.Load() || st.skipped.Load() != lastSkips {
-				// Frames were skipped since last: it is old. A viewer has
-				// just come (the mount is active again), and its join
-				// answers with the latest frame; repeating last now would
-				// be its first picture.
 				continue
 			}
 			repeat()
