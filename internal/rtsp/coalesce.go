@@ -97,10 +97,10 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	if rtp && !c.gate.pass(c.idr, p[4:]) {
 		return len(p), nil
 	}
-	if !rtp && playResponse(p) {
-		c.gate.close()
-	}
 	if !rtp {
+		if playResponse(p) {
+			c.gate.close()
+		}
 		if c.buf == nil {
 			return c.Conn.Write(p)
 		}

@@ -150,9 +150,8 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		if b, _ = c.pool.Get().(*gsoBatch); b == nil {
 			b = &gsoBatch{buf: make([]byte, 0, gsoPoolMax)}
 		}
-		ap := ua.AddrPort()
 		now := c.now()
-		b.to, b.buf, b.seg, b.n, b.short, b.since = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), b.buf[:0], len(p), 0, false, now
+		b.to, b.buf, b.seg, b.n, b.short, b.since = unmapped(ua.AddrPort()), b.buf[:0], len(p), 0, false, now
 		v.batch, v.last = b, now
 		// A viewer gone in the middle of a frame leaves its batch: send
 		// it. One gone for gateIdle is forgotten.
@@ -202,11 +201,17 @@ func (c *gsoConn) closeGates(addrs []netip.AddrPort) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k, v := range c.viewers {
-		ap := k.AddrPort()
-		if slices.Contains(addrs, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())) {
+		if slices.Contains(addrs, unmapped(k.AddrPort())) {
 			v.close()
 		}
 	}
+}
+
+// unmapped is ap with an IPv4 address as itself, not mapped in IPv6: an
+// IPv4 socket takes no v4-in-v6 address, and it is how viewers' addresses
+// compare.
+func unmapped(ap netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // held is the number of viewers with packets held.

@@ -154,7 +154,7 @@ func rememberUDPPorts(ss *gortsplib.ServerSession, remote net.Addr, req *base.Re
 			ss.SetUserData(p)
 		}
 		p.mu.Lock()
-		p.addrs = append(p.addrs, netip.AddrPortFrom(ta.AddrPort().Addr().Unmap(), uint16(th.ClientPorts[0])))
+		p.addrs = append(p.addrs, unmapped(netip.AddrPortFrom(ta.AddrPort().Addr(), uint16(th.ClientPorts[0]))))
 		p.mu.Unlock()
 		return
 	}
