@@ -27,16 +27,18 @@ func rtpPacket(seq byte, size int, marker bool) []byte {
 // gsoPair is a gsoConn and a socket it sends to.
 func gsoPair(t *testing.T) (*gsoConn, *net.UDPConn) {
 	t.Helper()
-	send, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	return newGSOConn(loopbackUDP(t), nil), loopbackUDP(t)
+}
+
+// loopbackUDP is a UDP socket on 127.0.0.1, closed when the test ends.
+func loopbackUDP(t *testing.T) *net.UDPConn {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	recv, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { send.Close(); recv.Close() })
-	return newGSOConn(send, nil), recv
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // receive reads n datagrams.

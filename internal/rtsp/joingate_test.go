@@ -6,6 +6,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -204,11 +205,7 @@ func TestGSOConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
 	reg, v := oneVideo(10)
 	c, old := gsoPair(t)
 	c.idr = reg
-	fresh, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fresh.Close()
+	fresh := loopbackUDP(t)
 	oldAddr, freshAddr := old.LocalAddr().(*net.UDPAddr), fresh.LocalAddr().(*net.UDPAddr)
 	write := func(seq uint16, to *net.UDPAddr) {
 		t.Helper()
@@ -247,7 +244,14 @@ func TestGSOConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
 // first video packet is an IDR's, and so is its first after PAUSE and PLAY
 // again. The P-frames held back are counted.
 func TestAViewerStartsAtAnIDRAndAgainAfterPause(t *testing.T) {
+	var written atomic.Int64        // access units written
+	wrote := make(chan struct{}, 1) // a signal after each, coalesced
 	s, m := streamingServerOf(t, Config{}, func(n int) []byte {
+		written.Store(int64(n) + 1)
+		select {
+		case wrote <- struct{}{}:
+		default:
+		}
 		if n%15 == 0 {
 			return []byte{0x65, 0x88, byte(n)} // an IDR slice
 		}
@@ -289,9 +293,11 @@ func TestAViewerStartsAtAnIDRAndAgainAfterPause(t *testing.T) {
 					if _, err := c.Pause(); err != nil {
 						t.Fatal(err)
 					}
-					// PLAY again between two IDRs, mostly: the frames come every
-					// 10 ms and an IDR every 150.
-					time.Sleep(time.Duration(40+30*i) * time.Millisecond) // spacing, not synchronisation
+					// PLAY again between two IDRs, mostly: an IDR comes every
+					// 15 access units.
+					for until := written.Load() + int64(4+3*i); written.Load() < until; {
+						<-wrote
+					}
 					mu.Lock()
 					waiting = true
 					mu.Unlock()
@@ -324,11 +330,7 @@ func TestGSOConnKeepsAtMostGSOMaxViewersAddresses(t *testing.T) {
 	reg, _ := oneVideo(10)
 	c, kept := gsoPair(t)
 	c.idr = reg
-	beyond, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer beyond.Close()
+	beyond := loopbackUDP(t)
 	for _, w := range []struct {
 		to  *net.UDPConn
 		seq uint16
