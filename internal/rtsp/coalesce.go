@@ -2,23 +2,31 @@ package rtsp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
-// coalesceLimit bounds the bytes a coalescingConn holds before it writes
+// coalesceLimit bounds the bytes a coalescingConn copies before it writes
 // them: an access unit larger than this (an IDR, and many a P frame of
 // 720p at 2 Mbit/s, 8 KiB on average) goes out in several writes. Every
 // viewer holds up to this much at once while an access unit is fanned out,
 // and the buffers stay in the pool until a GC or two: 8 KiB keeps it to
 // about 10 KiB per viewer (measured, docs/benchmarks.md) for one or two
-// writes per frame instead of one per packet.
+// writes per frame instead of one per packet. Over plain TCP most packets
+// are not copied but written from their mount's sentPackets.
 const coalesceLimit = 8 << 10
 
 // coalesceStart is the capacity a new buffer starts with; it grows up to
 // coalesceLimit (and the packet that ends it) as access units need.
 const coalesceStart = 2 << 10
+
+// coalesceMaxPackets bounds the packets one writev of a coalescingConn
+// carries (two iovecs each: the interleaved header and the packet); a
+// larger access unit goes out in several.
+const coalesceMaxPackets = 32
 
 // coalescingListener makes every connection it accepts a coalescingConn.
 // Its connections share the buffers they hold bytes in: a connection takes
@@ -26,15 +34,19 @@ const coalesceStart = 2 << 10
 // so a viewer holds no buffer between frames.
 type coalescingListener struct {
 	net.Listener
-	bufs *sync.Pool   // of *[]byte
-	idr  *idrRegistry // for the connections' join gates
+	bufs   *sync.Pool     // of *[]byte, copied packets
+	held   *sync.Pool     // of *heldPackets
+	videos *videoRegistry // for the connections' join gates and sentPackets
 }
 
-func newCoalescingListener(l net.Listener, idr *idrRegistry) *coalescingListener {
-	return &coalescingListener{Listener: l, idr: idr, bufs: &sync.Pool{New: func() any {
-		b := make([]byte, 0, coalesceStart)
-		return &b
-	}}}
+func newCoalescingListener(l net.Listener, videos *videoRegistry) *coalescingListener {
+	return &coalescingListener{Listener: l, videos: videos,
+		bufs: &sync.Pool{New: func() any {
+			b := make([]byte, 0, coalesceStart)
+			return &b
+		}},
+		held: &sync.Pool{New: func() any { return new(heldPackets) }},
+	}
 }
 
 func (l *coalescingListener) Accept() (net.Conn, error) {
@@ -42,7 +54,17 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &coalescingConn{Conn: c, bufs: l.bufs, idr: l.idr}, nil
+	cc := &coalescingConn{Conn: c, bufs: l.bufs, held: l.held, videos: l.videos}
+	if tc, ok := c.(*net.TCPConn); ok {
+		// Buffers.WriteTo makes one writev system call of a TCP
+		// connection's buffers (and one write per buffer of a
+		// connection that is not, a TLS one: those copy).
+		cc.writev = func(b *net.Buffers) error {
+			_, err := b.WriteTo(tc)
+			return err
+		}
+	}
+	return cc, nil
 }
 
 // coalescingConn writes the RTP packets of one access unit to a viewer in
@@ -50,14 +72,21 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 // record) per packet. gortsplib writes an RTP packet interleaved in the
 // RTSP connection (RFC 2326 §10.12: '$', channel, 16-bit length, packet) in
 // one Write call, and the packets of an access unit one after the other,
-// the last with the RTP marker bit set. coalescingConn copies such a
+// the last with the RTP marker bit set. coalescingConn holds such a
 // packet and returns; it writes what it holds, with the packet, at a packet
 // with the marker bit, at an RTCP packet, and before it would hold more
-// than coalesceLimit bytes. Anything else (RTSP responses, the HTTP answer
-// of a tunnel, a Write that is not exactly one interleaved packet) is
-// written at once, after what is held. Nothing is held past the last
-// packet of an access unit, so coalescing adds no latency and needs no
-// timer.
+// than coalesceLimit bytes copied or coalesceMaxPackets packets. Anything
+// else (RTSP responses, the HTTP answer of a tunnel, a Write that is not
+// exactly one interleaved packet) is written at once, after what is held.
+// Nothing is held past the last packet of an access unit, so coalescing
+// adds no latency and needs no timer.
+//
+// gortsplib marshals every viewer's packet into a buffer of the viewer's,
+// which it reuses, so a held packet must be copied; but over plain TCP a
+// packet its mount still has in its sentPackets (all of them, but for a
+// viewer hundreds of packets behind) is held as a reference to the mount's
+// copy, shared by every viewer, and what is held goes out in one writev:
+// a viewer copies only the 4-byte interleaved header.
 //
 // A new connection's video packets are dropped until the first packet of
 // an IDR (joinGate), and so are those after each PLAY's response (one with
@@ -70,14 +99,28 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 type coalescingConn struct {
 	net.Conn
 
-	bufs *sync.Pool
+	bufs, held *sync.Pool
+	// writev writes buffers in one system call; nil when Conn cannot, and
+	// then every held packet is copied into buf.
+	writev func(*net.Buffers) error
 
-	mu   sync.Mutex // gortsplib writes responses and packets from different goroutines
-	buf  *[]byte    // held bytes, nil when none
-	gate joinGate
-	idr  *idrRegistry
+	mu     sync.Mutex   // gortsplib writes responses and packets from different goroutines
+	buf    *[]byte      // copied packets, nil when none
+	vec    *heldPackets // with writev, every held packet in order; nil when none
+	gate   joinGate
+	videos *videoRegistry
 
 	deadline lazyDeadline
+}
+
+// heldPackets are the packets a coalescingConn with writev holds: each an
+// interleaved header copied into hdrs and the packet in its mount's
+// sentPackets, or a packet copied whole into the connection's buf.
+type heldPackets struct {
+	iov  net.Buffers
+	vecs [2*coalesceMaxPackets + 1][]byte // iov's array
+	hdrs [coalesceMaxPackets][4]byte
+	n    int // packets held
 }
 
 // SetWriteDeadline sets the connection's write deadline to t unless the
@@ -94,28 +137,29 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	rtp, marker := interleavedRTP(p)
-	if rtp && !c.gate.pass(c.idr, p[4:]) {
-		return len(p), nil
+	var shared []byte // p's packet as its mount sent it, when writev can take it from there
+	if rtp {
+		pass, video := c.gate.pass(c.videos, p[4:])
+		if !pass {
+			return len(p), nil
+		}
+		if video != nil && c.writev != nil {
+			shared = video.sent.find(p[4:])
+		}
 	}
-	if !rtp {
-		if playResponse(p) {
-			c.gate.close()
-		}
-		if c.buf == nil {
-			return c.Conn.Write(p)
-		}
-		if err := c.flush(p); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	if c.buf != nil && len(*c.buf)+len(p) > coalesceLimit {
+	if rtp && (c.vec != nil && c.vec.n == coalesceMaxPackets ||
+		shared == nil && c.buf != nil && len(*c.buf)+len(p) > coalesceLimit) {
 		if err := c.flush(nil); err != nil {
 			return 0, err
 		}
 	}
-	if marker {
-		if c.buf == nil {
+	held := c.buf != nil || c.vec != nil
+	switch {
+	case !rtp && playResponse(p):
+		c.gate.close()
+		fallthrough
+	case !rtp, marker, shared == nil && len(p) > coalesceLimit:
+		if !held {
 			return c.Conn.Write(p)
 		}
 		if err := c.flush(p); err != nil {
@@ -123,26 +167,55 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 		}
 		return len(p), nil
 	}
-	if len(p) > coalesceLimit {
-		return c.Conn.Write(p)
+	if c.writev != nil && c.vec == nil {
+		c.vec = c.held.Get().(*heldPackets)
+		c.vec.iov = c.vec.vecs[:0]
+	}
+	if shared != nil {
+		h := &c.vec.hdrs[c.vec.n]
+		copy(h[:], p[:4])
+		c.vec.iov = append(c.vec.iov, h[:], shared)
+		c.vec.n++
+		return len(p), nil
 	}
 	if c.buf == nil {
 		c.buf = c.bufs.Get().(*[]byte)
 	}
+	// A reference into buf stays good when buf grows: the bytes it
+	// refers to are never written again.
 	*c.buf = append(*c.buf, p...)
+	if c.vec != nil {
+		c.vec.iov = append(c.vec.iov, (*c.buf)[len(*c.buf)-len(p):])
+		c.vec.n++
+	}
 	return len(p), nil
 }
 
-// flush writes the held bytes followed by p in one write and gives the
-// buffer back. It is called with c.buf set.
+// flush writes what is held followed by p in one write and gives the
+// buffers back. It is called with something held.
 func (c *coalescingConn) flush(p []byte) error {
-	b := append(*c.buf, p...)
-	_, err := c.Conn.Write(b)
-	if cap(b) <= 2*coalesceLimit {
-		*c.buf = b[:0]
-		c.bufs.Put(c.buf)
+	var err error
+	if v := c.vec; v != nil {
+		if p != nil {
+			v.iov = append(v.iov, p)
+		}
+		err = c.writev(&v.iov)
+		clear(v.vecs[:]) // no reference to a mount's packets stays in the pool
+		v.iov, v.n = nil, 0
+		c.held.Put(v)
+		c.vec = nil
+	} else {
+		b := append(*c.buf, p...)
+		_, err = c.Conn.Write(b)
+		*c.buf = b
 	}
-	c.buf = nil
+	if b := c.buf; b != nil {
+		if cap(*b) <= 2*coalesceLimit {
+			*b = (*b)[:0]
+			c.bufs.Put(b)
+		}
+		c.buf = nil
+	}
 	return err
 }
 
@@ -164,4 +237,32 @@ func interleavedRTP(p []byte) (rtp, marker bool) {
 		return false, false
 	}
 	return true, p[5]&0x80 != 0
+}
+
+// sentPacketsKept is the number of a mount's latest video packets kept in
+// its sentPackets: about 370 KB at most, per mount.
+const sentPacketsKept = 256
+
+// sentPackets keeps a mount's latest video packets as gortsplib marshals
+// them, so that coalescingConn can write a viewer's packets from them
+// instead of copying each. A packet is found by its sequence number and
+// must match the one written whole in length and in its 12-byte header
+// (sequence number, timestamp, SSRC, marker): an SRTP packet, longer by its
+// authentication tag, or one whose slot a later packet took, is not found.
+type sentPackets struct {
+	slots [sentPacketsKept]atomic.Pointer[[]byte]
+}
+
+// keep records pkt, a marshalled RTP packet that is never modified again.
+func (s *sentPackets) keep(seq uint16, pkt []byte) {
+	s.slots[seq%sentPacketsKept].Store(&pkt)
+}
+
+// find returns the kept packet equal to the RTP packet pkt, or nil.
+func (s *sentPackets) find(pkt []byte) []byte {
+	k := s.slots[binary.BigEndian.Uint16(pkt[2:4])%sentPacketsKept].Load()
+	if k == nil || len(*k) != len(pkt) || !bytes.Equal((*k)[:12], pkt[:12]) {
+		return nil
+	}
+	return *k
 }

@@ -2,10 +2,17 @@ package rtsp
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
+	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/pion/rtp"
 )
 
 // recordingConn is a net.Conn that records every Write, and fails them
@@ -32,7 +39,7 @@ func (c *recordingConn) joined() []byte { return bytes.Join(c.writes, nil) }
 func newTestCoalescingConn() (*coalescingConn, *recordingConn) {
 	rec := &recordingConn{}
 	l := newCoalescingListener(nil, nil)
-	return &coalescingConn{Conn: rec, bufs: l.bufs}, rec
+	return &coalescingConn{Conn: rec, bufs: l.bufs, held: l.held}, rec
 }
 
 // interleaved is one RTP packet of n payload bytes on channel ch,
@@ -219,16 +226,297 @@ type discardConn struct{ net.Conn }
 
 func (discardConn) Write(p []byte) (int, error) { return len(p), nil }
 
+// BenchmarkCoalescingConnAccessUnit writes an access unit of 8 packets:
+// copied (as over TLS) and from the mount's copy with writev (plain TCP).
 func BenchmarkCoalescingConnAccessUnit(b *testing.B) {
-	c := &coalescingConn{Conn: discardConn{}, bufs: newCoalescingListener(nil, nil).bufs}
 	var au [][]byte
 	for i := range 8 {
 		au = append(au, interleaved(0, uint16(i), i == 7, 1400))
 	}
-	b.ReportAllocs()
-	for b.Loop() {
-		for _, p := range au {
-			c.Write(p)
+	for _, vector := range []bool{false, true} {
+		name := "copied"
+		if vector {
+			name = "writev"
 		}
+		b.Run(name, func(b *testing.B) {
+			c, _, v := newTestVectorConn()
+			c.Conn = discardConn{}
+			c.writev = nil
+			if vector {
+				c.writev = func(bs *net.Buffers) error { return nil }
+				for _, p := range au {
+					keep(v, p)
+				}
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, p := range au {
+					c.Write(p)
+				}
+			}
+		})
+	}
+}
+
+// newTestVectorConn is a coalescingConn as over plain TCP, with writev,
+// each call of which rec records as one write, and an open gate to the
+// mount video v of interleaved's SSRC, whose sentPackets the test fills.
+func newTestVectorConn() (*coalescingConn, *recordingConn, *mountVideo) {
+	c, rec := newTestCoalescingConn()
+	reg, v := newVideoRegistry(), &mountVideo{}
+	reg.add(2, v) // interleaved's SSRC
+	c.videos = reg
+	c.gate.open = []openSSRC{{2, v}}
+	c.writev = func(b *net.Buffers) error {
+		_, err := rec.Write(bytes.Join(*b, nil))
+		return err
+	}
+	return c, rec, v
+}
+
+// keep puts the packet of the interleaved p in v's sentPackets, as the
+// mount does before gortsplib writes it.
+func keep(v *mountVideo, p []byte) {
+	v.sent.keep(binary.BigEndian.Uint16(p[6:8]), bytes.Clone(p[4:]))
+}
+
+// writeReused writes p through c from one buffer that is overwritten
+// afterwards, as gortsplib reuses each viewer's buffer for the next packet:
+// what c holds must not depend on it.
+func writeReused(t *testing.T, c *coalescingConn, scratch *[]byte, p []byte) {
+	t.Helper()
+	*scratch = append((*scratch)[:0], p...)
+	if n, err := c.Write(*scratch); n != len(p) || err != nil {
+		t.Fatalf("Write = %d, %v; want %d, nil", n, err, len(p))
+	}
+	for i := range *scratch {
+		(*scratch)[i] = 0xEE
+	}
+}
+
+// TestCoalescingConnWritesKeptPacketsFromTheMountsCopy: over TCP, packets
+// the mount kept are held as references to its copy (nothing is copied
+// into a buffer of the connection's) and go out in one writev at the
+// marker, whole and in order, though the caller's buffer is overwritten
+// after each write.
+func TestCoalescingConnWritesKeptPacketsFromTheMountsCopy(t *testing.T) {
+	c, rec, v := newTestVectorConn()
+	var scratch, want []byte
+	for i := range 6 {
+		p := interleaved(0, uint16(100+i), i == 5, 1400)
+		keep(v, p)
+		want = append(want, p...)
+		writeReused(t, c, &scratch, p)
+		if c.buf != nil {
+			t.Fatalf("packet %d: copied into a buffer although the mount kept it", i)
+		}
+		if i < 5 && len(rec.writes) != 0 {
+			t.Fatalf("after packet %d without marker: %d writes, want 0", i, len(rec.writes))
+		}
+	}
+	if len(rec.writes) != 1 || !bytes.Equal(rec.writes[0], want) {
+		t.Fatalf("%d writes; want the 6 packets in one write, in order", len(rec.writes))
+	}
+	if c.vec != nil || c.buf != nil {
+		t.Error("packets are held after the marker")
+	}
+}
+
+// TestCoalescingConnMixesKeptAndCopiedPacketsInOrder: packets the mount
+// does not have (another SSRC, one a later packet pushed out of
+// sentPackets, an SRTP packet longer than the kept one), RTCP and RTSP
+// responses go out among kept packets in the order written, the
+// interleaved channel of each kept.
+func TestCoalescingConnMixesKeptAndCopiedPacketsInOrder(t *testing.T) {
+	c, rec, v := newTestVectorConn()
+	rtcp := append([]byte{'$', 1, 0, 28}, make([]byte, 28)...)
+	rtcp[4], rtcp[5] = 0x80, 200
+	res := []byte("RTSP/1.0 200 OK\r\nCSeq: 4\r\n\r\n")
+	audio := interleaved(2, 7, false, 300)
+	audio[11] = 3 // another SSRC
+	srtp := interleaved(0, 12, false, 1000)
+	keep(v, interleaved(0, 12, false, 990)) // the plain packet, 10 bytes shorter
+	pushedOut := interleaved(0, 13, false, 1000)
+	keep(v, pushedOut)
+	keep(v, interleaved(0, 13+sentPacketsKept, false, 1000))
+	var writes [][]byte
+	add := func(p []byte, kept bool) {
+		if kept {
+			keep(v, p)
+		}
+		writes = append(writes, p)
+	}
+	add(interleaved(0, 10, false, 1400), true)
+	add(audio, false)
+	add(interleaved(5, 11, false, 1400), true) // a viewer's own channel
+	add(srtp, false)
+	add(pushedOut, false)
+	add(rtcp, false) // ends a write
+	add(interleaved(0, 14, false, 1400), true)
+	add(res, false) // ends a write
+	add(interleaved(0, 15, false, 100), false)
+	add(interleaved(0, 16, true, 1400), true) // ends a write
+	var scratch, want []byte
+	for _, p := range writes {
+		want = append(want, p...)
+		writeReused(t, c, &scratch, p)
+	}
+	if !bytes.Equal(rec.joined(), want) {
+		t.Fatal("bytes written differ from the writes, or are out of order")
+	}
+	if len(rec.writes) != 3 {
+		t.Errorf("%d writes, want 3: up to the RTCP packet, the response and the marker", len(rec.writes))
+	}
+}
+
+// TestCoalescingConnBoundsThePacketsOfOneWritev: a kept access unit
+// longer than coalesceMaxPackets goes out in writes of at most that many
+// packets, all of it, in order.
+func TestCoalescingConnBoundsThePacketsOfOneWritev(t *testing.T) {
+	c, rec, v := newTestVectorConn()
+	const packets = 100
+	var scratch, want []byte
+	for i := range packets {
+		p := interleaved(0, uint16(i), i == packets-1, 1400)
+		keep(v, p)
+		want = append(want, p...)
+		writeReused(t, c, &scratch, p)
+	}
+	if !bytes.Equal(rec.joined(), want) {
+		t.Fatal("bytes written differ from the packets, or are out of order")
+	}
+	for i, w := range rec.writes {
+		if n := len(w) / len(interleaved(0, 0, false, 1400)); n > coalesceMaxPackets {
+			t.Errorf("write %d carries %d packets, more than %d", i, n, coalesceMaxPackets)
+		}
+	}
+	if n := (packets + coalesceMaxPackets - 1) / coalesceMaxPackets; len(rec.writes) != n {
+		t.Errorf("%d writes, want %d", len(rec.writes), n)
+	}
+}
+
+func TestSentPacketsFindsOnlyThePacketWritten(t *testing.T) {
+	var s sentPackets
+	p := interleaved(0, 40, false, 500)[4:]
+	s.keep(40, bytes.Clone(p))
+	later := bytes.Clone(p)
+	later[7] = 9 // another timestamp
+	tests := []struct {
+		name  string
+		pkt   []byte
+		found bool
+	}{
+		{"the packet", p, true},
+		{"longer (SRTP's tag)", append(bytes.Clone(p), make([]byte, 10)...), false},
+		{"another timestamp", later, false},
+		{"another sequence number, same slot", interleaved(0, 40+sentPacketsKept, false, 500)[4:], false},
+		{"a slot never filled", interleaved(0, 41, false, 500)[4:], false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := s.find(tt.pkt)
+			if (got != nil) != tt.found || got != nil && !bytes.Equal(got, tt.pkt) {
+				t.Errorf("find = %x…, want found %v", got[:min(len(got), 12)], tt.found)
+			}
+		})
+	}
+}
+
+// TestCoalescingListenerWritesATCPViewersPacketsWithWritev: a connection
+// accepted from a TCP listener writes with writev, and the viewer reads
+// the access unit whole.
+func TestCoalescingListenerWritesATCPViewersPacketsWithWritev(t *testing.T) {
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, v := newVideoRegistry(), &mountVideo{}
+	reg.add(2, v)
+	v.mark(0, true)
+	l := newCoalescingListener(tl, reg)
+	defer l.Close()
+	client, err := net.Dial("tcp", tl.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	sc, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	c := sc.(*coalescingConn)
+	if c.writev == nil {
+		t.Fatal("a TCP connection has no writev")
+	}
+	var scratch, want []byte
+	for i := range 40 {
+		p := interleaved(0, uint16(i), i == 39, 1400)
+		keep(v, p)
+		want = append(want, p...)
+		writeReused(t, c, &scratch, p)
+	}
+	got := make([]byte, len(want))
+	client.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := io.ReadFull(client, got); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Error("the viewer read other bytes than the packets written")
+	}
+}
+
+// TestTheMountKeepsItsVideoPacketsAsTheyAreSent: every video packet a TCP
+// viewer receives is in its mount's sentPackets byte for byte, so
+// coalescingConn writes all of them from there.
+func TestTheMountKeepsItsVideoPacketsAsTheyAreSent(t *testing.T) {
+	sps := []byte{0x67, 0x64, 0x00, 0x28, 0xac}
+	pps := []byte{0x68, 0xee, 0x3c, 0xb0}
+	s, m := listenMount(t, Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}, "/kept", sps, pps)
+	c, media, forma, _ := setupH264(t, s, "/kept", gortsplib.ProtocolTCP)
+	const want = 50
+	var (
+		mu              sync.Mutex
+		received, found int
+		done            = make(chan struct{})
+	)
+	c.OnPacketRTP(media, forma, func(pkt *rtp.Packet) {
+		b, err := pkt.Marshal()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		received++
+		if k := m.video.sent.find(b); k != nil && bytes.Equal(k, b) {
+			found++
+		}
+		if received == want {
+			close(done)
+		}
+	})
+	if _, err := c.Play(nil); err != nil {
+		t.Fatal(err)
+	}
+	au := [][]byte{sps, pps, nalu(0x65, 5000)} // 4 packets
+	deadline := time.After(10 * time.Second)
+	for i := 1; ; i++ {
+		if err := m.WriteAccessUnit(au, time.Duration(i)*10*time.Millisecond, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-done:
+		case <-time.After(10 * time.Millisecond):
+			continue
+		case <-deadline:
+			t.Fatal("the viewer received too few packets in 10 s")
+		}
+		break
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if found != received {
+		t.Errorf("%d of %d packets received are in the mount's sentPackets", found, received)
 	}
 }

@@ -67,7 +67,7 @@ type gsoConn struct {
 	off      atomic.Bool // UDP_SEGMENT refused or disabled: one datagram per packet
 	now      func() time.Time
 	deadline lazyDeadline
-	idr      *idrRegistry // for the join gates; nil lets every packet through
+	videos   *videoRegistry // for the join gates; nil lets every packet through
 
 	mu      sync.Mutex
 	viewers map[*net.UDPAddr]*udpViewer
@@ -102,8 +102,8 @@ type gsoBatch struct {
 	since time.Time
 }
 
-func newGSOConn(c *net.UDPConn, idr *idrRegistry) *gsoConn {
-	return &gsoConn{UDPConn: c, idr: idr, now: time.Now, viewers: map[*net.UDPAddr]*udpViewer{}}
+func newGSOConn(c *net.UDPConn, videos *videoRegistry) *gsoConn {
+	return &gsoConn{UDPConn: c, videos: videos, now: time.Now, viewers: map[*net.UDPAddr]*udpViewer{}}
 }
 
 // SetWriteDeadline sets the socket's write deadline to t unless the one
@@ -136,7 +136,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		v = &udpViewer{last: c.now()}
 		c.viewers[ua] = v
 	}
-	if !v.pass(c.idr, p) {
+	if ok, _ := v.pass(c.videos, p); !ok {
 		c.mu.Unlock()
 		return len(p), nil
 	}
@@ -274,7 +274,7 @@ func (s *Server) listenPacket(network, address string) (net.PacketConn, error) {
 		return pc, err
 	}
 	if uc, ok := pc.(*net.UDPConn); ok {
-		c := newGSOConn(uc, s.idr)
+		c := newGSOConn(uc, s.videos)
 		c.off.Store(s.cfg.DisableGSO)
 		s.udp = c
 		return c, nil

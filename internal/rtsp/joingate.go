@@ -25,21 +25,23 @@ import (
 // Multicast viewers share their packets and are not held back.
 //
 // The wrappers see bytes, not mounts: a packet's SSRC (gortsplib's, one per
-// mount's video) finds its mount's idrMarks in the server's idrRegistry,
+// mount's video) finds its mount's mountVideo in the server's videoRegistry,
 // and its sequence number says whether it begins an IDR.
 
-// idrMarks marks, for one mount's video, the RTP sequence numbers that
-// begin an IDR access unit. Every packet written sets or clears its bit, so
-// a mark is never older than 65536 packets, far more than any viewer's
-// write queue holds.
-type idrMarks struct {
+// mountVideo is what the connection wrappers know of one mount's video:
+// which RTP sequence numbers begin an IDR access unit, and the latest
+// packets as sent (sentPackets, for coalescingConn). Every packet written
+// sets or clears its IDR bit, so a mark is never older than 65536 packets,
+// far more than any viewer's write queue holds.
+type mountVideo struct {
 	bits     [1 << 16 / 64]atomic.Uint64
 	withheld atomic.Uint64 // packets held back from viewers before their first IDR
+	sent     sentPackets
 }
 
 // mark records whether the packet with sequence number seq begins an IDR.
 // It is called before the packet is written.
-func (b *idrMarks) mark(seq uint16, idrStart bool) {
+func (b *mountVideo) mark(seq uint16, idrStart bool) {
 	w, bit := &b.bits[seq/64], uint64(1)<<(seq%64)
 	switch {
 	case idrStart:
@@ -50,23 +52,23 @@ func (b *idrMarks) mark(seq uint16, idrStart bool) {
 }
 
 // begins reports whether the packet with sequence number seq begins an IDR.
-func (b *idrMarks) begins(seq uint16) bool {
+func (b *mountVideo) begins(seq uint16) bool {
 	return b.bits[seq/64].Load()&(1<<(seq%64)) != 0
 }
 
-// idrRegistry finds a mount's idrMarks by the SSRC of its video.
-type idrRegistry struct {
+// videoRegistry finds a mount's mountVideo by the SSRC of its video.
+type videoRegistry struct {
 	mu sync.RWMutex
 	// A nil value is an SSRC two mounts drew: packets with it are not
 	// held back, as before there was a gate.
-	bySSRC map[uint32]*idrMarks
+	bySSRC map[uint32]*mountVideo
 }
 
-func newIDRRegistry() *idrRegistry {
-	return &idrRegistry{bySSRC: make(map[uint32]*idrMarks)}
+func newVideoRegistry() *videoRegistry {
+	return &videoRegistry{bySSRC: make(map[uint32]*mountVideo)}
 }
 
-func (r *idrRegistry) add(ssrc uint32, b *idrMarks) {
+func (r *videoRegistry) add(ssrc uint32, b *mountVideo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, taken := r.bySSRC[ssrc]; taken {
@@ -75,7 +77,7 @@ func (r *idrRegistry) add(ssrc uint32, b *idrMarks) {
 	r.bySSRC[ssrc] = b
 }
 
-func (r *idrRegistry) remove(ssrc uint32, b *idrMarks) {
+func (r *videoRegistry) remove(ssrc uint32, b *mountVideo) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.bySSRC[ssrc] == b {
@@ -83,7 +85,7 @@ func (r *idrRegistry) remove(ssrc uint32, b *idrMarks) {
 	}
 }
 
-func (r *idrRegistry) lookup(ssrc uint32) *idrMarks {
+func (r *videoRegistry) lookup(ssrc uint32) *mountVideo {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
 	return r.bySSRC[ssrc]
@@ -95,31 +97,39 @@ func (r *idrRegistry) lookup(ssrc uint32) *idrMarks {
 // (one or two, for its video and audio), so that the registry is looked up
 // only then and while the viewer waits for its IDR.
 type joinGate struct {
-	open []uint32
+	open []openSSRC
+}
+
+// openSSRC is an SSRC a joinGate lets through, with its mount's video (nil
+// for an SSRC that is not one).
+type openSSRC struct {
+	ssrc  uint32
+	video *mountVideo
 }
 
 // close holds the viewer's video back again until an IDR.
 func (g *joinGate) close() { g.open = g.open[:0] }
 
 // pass reports whether the RTP (or SRTP) packet pkt, header first, may go
-// to the viewer, and counts it on its mount when not.
-func (g *joinGate) pass(reg *idrRegistry, pkt []byte) bool {
+// to the viewer, and counts it on its mount when not. It returns the
+// packet's mount video too, nil when the SSRC is none.
+func (g *joinGate) pass(reg *videoRegistry, pkt []byte) (bool, *mountVideo) {
 	if len(pkt) < 12 || reg == nil {
-		return true
+		return true, nil
 	}
 	ssrc := binary.BigEndian.Uint32(pkt[8:12])
 	for _, s := range g.open {
-		if s == ssrc {
-			return true
+		if s.ssrc == ssrc {
+			return true, s.video
 		}
 	}
 	b := reg.lookup(ssrc)
 	if b != nil && !b.begins(binary.BigEndian.Uint16(pkt[2:4])) {
 		b.withheld.Add(1)
-		return false
+		return false, nil
 	}
-	g.open = append(g.open, ssrc)
-	return true
+	g.open = append(g.open, openSSRC{ssrc, b})
+	return true, b
 }
 
 // udpPorts are the addresses a UDP viewer's RTP goes to, one per media it

@@ -18,7 +18,7 @@ import (
 )
 
 func TestIDRMarksKeepTheLatestMarkOfEverySequenceNumber(t *testing.T) {
-	var b idrMarks
+	var b mountVideo
 	steps := []struct {
 		seq  uint16
 		idr  bool
@@ -59,8 +59,8 @@ func rtpHeader(ssrc uint32, seq uint16, marker bool) []byte {
 // an SSRC no mount has (audio) and of one two mounts drew pass at once.
 func TestJoinGateHoldsBackVideoUntilAnIDRBegins(t *testing.T) {
 	const other, audio, shared = 0x2222, 0x3333, 0x4444
-	reg := newIDRRegistry()
-	var v, o, s1, s2 idrMarks
+	reg := newVideoRegistry()
+	var v, o, s1, s2 mountVideo
 	reg.add(video, &v)
 	reg.add(other, &o)
 	reg.add(shared, &s1)
@@ -73,24 +73,26 @@ func TestJoinGateHoldsBackVideoUntilAnIDRBegins(t *testing.T) {
 
 	var g joinGate
 	steps := []struct {
-		ssrc uint32
-		seq  uint16
-		want bool
+		ssrc  uint32
+		seq   uint16
+		want  bool
+		video *mountVideo // returned with a packet let through
 	}{
-		{video, 10, false}, // a P-frame
-		{audio, 1, true},
-		{video, 11, false},
-		{other, 39, false}, // the other mount's video waits for its own IDR
-		{video, 12, true},  // the IDR begins
-		{video, 13, true},
-		{other, 40, true},
-		{video, 14, true}, // once through, every packet
-		{shared, 5, true},
-		{audio, 2, true},
+		{video, 10, false, nil}, // a P-frame
+		{audio, 1, true, nil},
+		{video, 11, false, nil},
+		{other, 39, false, nil}, // the other mount's video waits for its own IDR
+		{video, 12, true, &v},   // the IDR begins
+		{video, 13, true, &v},
+		{other, 40, true, &o},
+		{video, 14, true, &v}, // once through, every packet
+		{shared, 5, true, nil},
+		{audio, 2, true, nil},
 	}
 	for i, s := range steps {
-		if got := g.pass(reg, rtpHeader(s.ssrc, s.seq, false)); got != s.want {
-			t.Errorf("step %d (ssrc %#x seq %d): pass = %v, want %v", i, s.ssrc, s.seq, got, s.want)
+		got, gotVideo := g.pass(reg, rtpHeader(s.ssrc, s.seq, false))
+		if got != s.want || gotVideo != s.video {
+			t.Errorf("step %d (ssrc %#x seq %d): pass = %v, %p; want %v, %p", i, s.ssrc, s.seq, got, gotVideo, s.want, s.video)
 		}
 	}
 	if n := v.withheld.Load(); n != 2 {
@@ -101,19 +103,19 @@ func TestJoinGateHoldsBackVideoUntilAnIDRBegins(t *testing.T) {
 	}
 	// A new gate (a new viewer) starts closed again.
 	var g2 joinGate
-	if g2.pass(reg, rtpHeader(video, 14, false)) {
+	if ok, _ := g2.pass(reg, rtpHeader(video, 14, false)); ok {
 		t.Error("a new gate let a P-frame through")
 	}
 	reg.remove(video, &v)
-	if !g2.pass(reg, rtpHeader(video, 15, false)) {
+	if ok, _ := g2.pass(reg, rtpHeader(video, 15, false)); !ok {
 		t.Error("a gate held back a packet of a mount no longer registered")
 	}
 }
 
 // oneVideo is a registry with one mount's video, SSRC video, whose IDR
 // begins at sequence number idr.
-func oneVideo(idr uint16) (*idrRegistry, *idrMarks) {
-	reg, v := newIDRRegistry(), &idrMarks{}
+func oneVideo(idr uint16) (*videoRegistry, *mountVideo) {
+	reg, v := newVideoRegistry(), &mountVideo{}
 	reg.add(video, v)
 	v.mark(idr, true)
 	return reg, v
@@ -127,7 +129,7 @@ const video = 0x1111 // the SSRC of oneVideo
 func TestCoalescingConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
 	reg, v := oneVideo(5)
 	c, rec := newTestCoalescingConn()
-	c.idr = reg
+	c.videos = reg
 	inter := func(seq uint16, marker bool) []byte {
 		p := rtpHeader(video, seq, marker)
 		return append([]byte{'$', 0, 0, byte(len(p))}, p...)
@@ -204,7 +206,7 @@ func TestCoalescingConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
 func TestGSOConnHoldsBackANewViewersVideoUntilItsIDR(t *testing.T) {
 	reg, v := oneVideo(10)
 	c, old := gsoPair(t)
-	c.idr = reg
+	c.videos = reg
 	fresh := loopbackUDP(t)
 	oldAddr, freshAddr := old.LocalAddr().(*net.UDPAddr), fresh.LocalAddr().(*net.UDPAddr)
 	write := func(seq uint16, to *net.UDPAddr) {
@@ -329,7 +331,7 @@ func TestGSOConnKeepsAtMostGSOMaxViewersAddresses(t *testing.T) {
 	gsoMaxViewers = 1
 	reg, _ := oneVideo(10)
 	c, kept := gsoPair(t)
-	c.idr = reg
+	c.videos = reg
 	beyond := loopbackUDP(t)
 	for _, w := range []struct {
 		to  *net.UDPConn

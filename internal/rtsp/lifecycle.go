@@ -18,7 +18,7 @@ func (s *Server) listen(network, address string) (net.Listener, error) {
 	if err := s.open(network, address); err != nil {
 		return nil, err
 	}
-	return s.firstRequest(newCoalescingListener(s.ln, s.idr)), nil
+	return s.firstRequest(newCoalescingListener(s.ln, s.videos)), nil
 }
 
 // listenTLS is gortsplib's TLSListen hook, listen for RTSPS: the first
@@ -29,7 +29,7 @@ func (s *Server) listenTLS(network, address string, config *tls.Config) (net.Lis
 	if err := s.open(network, address); err != nil {
 		return nil, err
 	}
-	return s.firstRequest(newCoalescingListener(tls.NewListener(s.ln, config), s.idr)), nil
+	return s.firstRequest(newCoalescingListener(tls.NewListener(s.ln, config), s.videos)), nil
 }
 
 func (s *Server) open(network, address string) error {

@@ -42,12 +42,13 @@ type Mount struct {
 
 	gate setupGate // one session at a time between SETUP and PLAY
 
-	// idr marks the packets that begin an IDR, for the connection wrappers
-	// that hold a new viewer's video back until one (joingate.go); it is
+	// video marks the packets that begin an IDR, for the connection
+	// wrappers that hold a new viewer's video back until one (joingate.go),
+	// and keeps the latest packets for coalescingConn to write from; it is
 	// in reg under the video's SSRC.
-	idr  idrMarks
-	reg  *idrRegistry
-	ssrc uint32
+	video mountVideo
+	reg   *videoRegistry
+	ssrc  uint32
 
 	mu       sync.Mutex // guards the RTP timeline and the packetiser
 	enc      *rtph264.Encoder
@@ -68,7 +69,7 @@ type MountConfig struct {
 	SilentAudio bool
 }
 
-func newMount(gs *gortsplib.Server, reg *idrRegistry, path string, sps, pps []byte, c MountConfig) (*Mount, error) {
+func newMount(gs *gortsplib.Server, reg *videoRegistry, path string, sps, pps []byte, c MountConfig) (*Mount, error) {
 	desc, media, forma := h264desc.Session(sps, pps)
 	var audio *h264desc.SilentAudio
 	if c.SilentAudio {
@@ -99,7 +100,7 @@ func newMount(gs *gortsplib.Server, reg *idrRegistry, path string, sps, pps []by
 		reg:     reg,
 		ssrc:    st.Stats().Medias[media].Formats[forma].LocalSSRC,
 	}
-	reg.add(m.ssrc, &m.idr)
+	reg.add(m.ssrc, &m.video)
 	return m, nil
 }
 
@@ -185,7 +186,7 @@ func (m *Mount) DroppedUDPPackets() uint64 { return m.udpDropped.Load() }
 // WithheldPackets is the number of video packets held back from viewers
 // that had started playing in the middle of a GOP, until their first IDR
 // (joingate.go): P-frames they could not have decoded.
-func (m *Mount) WithheldPackets() uint64 { return m.idr.withheld.Load() }
+func (m *Mount) WithheldPackets() uint64 { return m.video.withheld.Load() }
 
 // SlowViewers is the number of viewers disconnected because they did not
 // read fast enough.
@@ -315,7 +316,13 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 	idr := h264.IsRandomAccess(au)
 	for i, p := range pkts {
 		p.Timestamp = uint32(rtpTS)
-		m.idr.mark(p.SequenceNumber, idr && i == 0)
+		p.SSRC = m.ssrc // as gortsplib sets it: the kept copy is the packet sent
+		m.video.mark(p.SequenceNumber, idr && i == 0)
+		b, err := p.Marshal()
+		if err != nil {
+			return fmt.Errorf("write %s: %w", m.path, err)
+		}
+		m.video.sent.keep(p.SequenceNumber, b)
 		if err := m.stream.WritePacketRTPWithNTP(m.media, p, capture); err != nil {
 			return fmt.Errorf("write %s: %w", m.path, err)
 		}
@@ -359,5 +366,5 @@ func (m *Mount) writeAudio(pts time.Duration, capture time.Time) error {
 
 func (m *Mount) close() {
 	m.stream.Close()
-	m.reg.remove(m.ssrc, &m.idr)
+	m.reg.remove(m.ssrc, &m.video)
 }

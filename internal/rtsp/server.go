@@ -77,12 +77,12 @@ type Config struct {
 
 // Server is an RTSP server with one Mount per path.
 type Server struct {
-	cfg Config
-	log *slog.Logger
-	gs  *gortsplib.Server
-	adm admission
-	idr *idrRegistry // the mounts' IDR marks, for the join gates (joingate.go)
-	udp *gsoConn     // the UDP viewers' RTP socket, nil without UDP; set by listenPacket in Listen
+	cfg    Config
+	log    *slog.Logger
+	gs     *gortsplib.Server
+	adm    admission
+	videos *videoRegistry // the mounts' video, for the connection wrappers (joingate.go)
+	udp    *gsoConn       // the UDP viewers' RTP socket, nil without UDP; set by listenPacket in Listen
 
 	ln      *listen.Listener // the RTSP listener: lifecycle.go
 	fatal   chan error       // Err
@@ -98,7 +98,7 @@ func Listen(cfg Config) (*Server, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	s := &Server{cfg: cfg, log: cfg.Logger, mounts: make(map[string]*Mount), idr: newIDRRegistry(), adm: admission{
+	s := &Server{cfg: cfg, log: cfg.Logger, mounts: make(map[string]*Mount), videos: newVideoRegistry(), adm: admission{
 		sessions: make(map[*gortsplib.ServerSession]string),
 		perPath:  make(map[string]int),
 	}}
@@ -155,7 +155,7 @@ func (s *Server) MountWith(path string, sps, pps []byte, c MountConfig) (*Mount,
 		m.SetParams(sps, pps)
 		return m, nil
 	}
-	m, err := newMount(s.gs, s.idr, path, sps, pps, c)
+	m, err := newMount(s.gs, s.videos, path, sps, pps, c)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", path, err)
 	}
