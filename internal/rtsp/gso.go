@@ -1,10 +1,13 @@
 package rtsp
 
 import (
+	"cmp"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -67,11 +70,14 @@ type gsoConn struct {
 	off      atomic.Bool // UDP_SEGMENT refused or disabled: one datagram per packet
 	now      func() time.Time
 	deadline lazyDeadline
-	videos   *videoRegistry // for the join gates; nil lets every packet through
+	videos   *videoRegistry // for the join gates and sentPackets; nil lets every packet through
+	raw      syscall.RawConn
+	family   int // the socket's, AF_INET or AF_INET6
 
 	mu      sync.Mutex
 	viewers map[*net.UDPAddr]*udpViewer
 	pool    sync.Pool // of *gsoBatch, spent
+	bufs    sync.Pool // of *[]byte, for the packets a batch copies
 	swept   time.Time // when viewers were last looked through for stale batches
 }
 
@@ -93,17 +99,70 @@ const gateIdle = 60 * time.Second
 // bytes each).
 var gsoMaxViewers = 1 << 16 // a variable for tests
 
+// gsoBatch is one viewer's packets held until they are sent together.
+// A packet its mount kept (sentPackets) is held as a reference to the
+// mount's copy, shared by every viewer; any other is copied into copied.
+// The packets go out as the iovecs of one sendmsg.
 type gsoBatch struct {
 	to    netip.AddrPort // unmapped: an IPv4 socket takes no v4-in-v6 address
-	buf   []byte
-	seg   int // size of every segment but the last
+	segs  [gsoMaxSegments][]byte
 	n     int // segments
+	bytes int // in all segments
+	seg   int // size of every segment but the last
 	short bool
 	since time.Time
+
+	copied *[]byte // segments not kept by their mount; nil when none
+
+	// What sendmsg takes, kept with the batch so that sending allocates
+	// nothing.
+	msg  unix.Msghdr
+	iov  [gsoMaxSegments]unix.Iovec
+	sa   [unix.SizeofSockaddrInet6]byte // a RawSockaddrInet4 or RawSockaddrInet6
+	oob  [32]byte                       // unix.CmsgSpace(2) is 24 on 64-bit Linux, 16 on 32-bit
+	errc syscall.Errno
+	sent func(fd uintptr) bool // rawSend, for RawConn.Write
+}
+
+// reset empties b for a new batch to to, and drops its references to
+// packets.
+func (b *gsoBatch) reset(to netip.AddrPort, now time.Time) {
+	clear(b.segs[:b.n])
+	clear(b.iov[:b.n])
+	b.to, b.n, b.bytes, b.seg, b.short, b.since = to, 0, 0, 0, false, now
+}
+
+// add holds the packet p, kept as the mount's copy shared when not nil,
+// and else copied into b.copied, which is then set.
+func (b *gsoBatch) add(p, shared []byte) {
+	if shared == nil {
+		// A segment in copied stays good when copied grows: the bytes
+		// it refers to are never written again.
+		*b.copied = append(*b.copied, p...)
+		shared = (*b.copied)[len(*b.copied)-len(p):]
+	}
+	if b.n == 0 {
+		b.seg = len(p)
+	}
+	b.segs[b.n] = shared
+	b.n++
+	b.bytes += len(p)
+	b.short = len(p) < b.seg
 }
 
 func newGSOConn(c *net.UDPConn, videos *videoRegistry) *gsoConn {
-	return &gsoConn{UDPConn: c, videos: videos, now: time.Now, viewers: map[*net.UDPAddr]*udpViewer{}}
+	g := &gsoConn{UDPConn: c, videos: videos, now: time.Now, viewers: map[*net.UDPAddr]*udpViewer{}}
+	// A socket whose family cannot be read sends a datagram per packet.
+	raw, err := c.SyscallConn()
+	if err == nil {
+		cerr := raw.Control(func(fd uintptr) {
+			g.family, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN)
+		})
+		err = cmp.Or(cerr, err)
+	}
+	g.raw = raw
+	g.off.Store(err != nil)
+	return g
 }
 
 // SetWriteDeadline sets the socket's write deadline to t unless the one
@@ -136,60 +195,97 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		v = &udpViewer{last: c.now()}
 		c.viewers[ua] = v
 	}
-	if ok, _ := v.pass(c.videos, p); !ok {
+	pass, mv := v.pass(c.videos, p)
+	if !pass {
 		c.mu.Unlock()
 		return len(p), nil
 	}
 	b := v.batch
-	if b != nil && (len(p) > b.seg || b.short || b.n == gsoMaxSegments || len(b.buf)+len(p) > gsoMaxBytes) {
+	if b != nil && (len(p) > b.seg || b.short || b.n == gsoMaxSegments || b.bytes+len(p) > gsoMaxBytes) {
 		v.batch = nil
 		send = append(send, b)
 		b = nil
 	}
+	// A packet alone (audio, a small frame, every packet without
+	// UDP_SEGMENT) goes out as it is, after what the viewer held.
+	alone := b == nil && end
 	if b == nil {
-		if b, _ = c.pool.Get().(*gsoBatch); b == nil {
-			b = &gsoBatch{buf: make([]byte, 0, gsoPoolMax)}
-		}
 		now := c.now()
-		b.to, b.buf, b.seg, b.n, b.short, b.since = unmapped(ua.AddrPort()), b.buf[:0], len(p), 0, false, now
-		v.batch, v.last = b, now
-		// A viewer gone in the middle of a frame leaves its batch: send
-		// it. One gone for gateIdle is forgotten.
-		if now.Sub(c.swept) > gsoStale/2 {
-			c.swept = now
-			for k, s := range c.viewers {
-				switch {
-				case s.batch != nil && now.Sub(s.batch.since) > gsoStale:
-					send = append(send, s.batch)
-					s.batch = nil
-				case s.batch == nil && now.Sub(s.last) > gateIdle:
-					delete(c.viewers, k)
-				}
+		v.last = now
+		send = c.sweep(now, send)
+		if !alone {
+			if b, _ = c.pool.Get().(*gsoBatch); b == nil {
+				b = &gsoBatch{}
+				b.sent = b.rawSend
+			}
+			b.reset(unmapped(ua.AddrPort()), now)
+			v.batch = b
+		}
+	}
+	if !alone {
+		var shared []byte
+		if mv != nil {
+			shared = mv.sent.find(p)
+		}
+		if shared == nil && b.copied == nil {
+			if b.copied, _ = c.bufs.Get().(*[]byte); b.copied == nil {
+				buf := make([]byte, 0, gsoPoolMax)
+				b.copied = &buf
 			}
 		}
-	}
-	b.buf = append(b.buf, p...)
-	b.n++
-	b.short = len(p) < b.seg
-	if end {
-		v.batch = nil
-		send = append(send, b)
+		b.add(p, shared)
+		if end {
+			v.batch = nil
+			send = append(send, b)
+		}
 	}
 	c.mu.Unlock()
+	to := unmapped(ua.AddrPort())
 	var err error
 	for _, s := range send {
 		// An error sending another viewer's stale batch is not this
 		// write's.
-		if e := c.send(s); e != nil && s.to == b.to && err == nil {
+		if e := c.send(s); e != nil && s.to == to && err == nil {
+			err = e
+		}
+	}
+	if alone {
+		if _, e := c.UDPConn.WriteToUDPAddrPort(p, to); e != nil && err == nil { // no allocation, unlike WriteTo
 			err = e
 		}
 	}
 	for _, s := range send {
-		if cap(s.buf) <= gsoPoolMax {
-			c.pool.Put(s)
+		if cp := s.copied; cp != nil {
+			s.copied = nil
+			if cap(*cp) <= gsoPoolMax {
+				*cp = (*cp)[:0]
+				c.bufs.Put(cp)
+			}
 		}
+		s.reset(netip.AddrPort{}, time.Time{}) // no reference to a mount's packets stays in the pool
+		c.pool.Put(s)
 	}
 	return len(p), err
+}
+
+// sweep, at most once per gsoStale/2, takes the batches that viewers gone
+// in the middle of a frame left, to be sent, and forgets the viewers that
+// had no packet for gateIdle. It is called with c.mu held.
+func (c *gsoConn) sweep(now time.Time, send []*gsoBatch) []*gsoBatch {
+	if now.Sub(c.swept) <= gsoStale/2 {
+		return send
+	}
+	c.swept = now
+	for k, s := range c.viewers {
+		switch {
+		case s.batch != nil && now.Sub(s.batch.since) > gsoStale:
+			send = append(send, s.batch)
+			s.batch = nil
+		case s.batch == nil && now.Sub(s.last) > gateIdle:
+			delete(c.viewers, k)
+		}
+	}
+	return send
 }
 
 // closeGates holds the video to the viewers at addrs back again until an
@@ -232,29 +328,82 @@ func (c *gsoConn) held() int {
 func (c *gsoConn) send(b *gsoBatch) error {
 	addr := b.to
 	if b.n == 1 {
-		_, err := c.UDPConn.WriteToUDPAddrPort(b.buf, addr) // no allocation, unlike WriteTo
+		_, err := c.UDPConn.WriteToUDPAddrPort(b.segs[0], addr) // no allocation, unlike WriteTo
 		return err
 	}
 	if !c.off.Load() {
-		var oob [32]byte // unix.CmsgSpace(2) is 24 on 64-bit Linux, 16 on 32-bit
-		h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
-		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-		h.SetLen(unix.CmsgLen(2))
-		binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(b.seg))
-		_, _, err := c.UDPConn.WriteMsgUDPAddrPort(b.buf, oob[:unix.CmsgSpace(2)], addr)
+		err := c.sendmsg(b)
 		if err == nil || !refused(err) {
 			return err
 		}
 		c.off.Store(true)
 	}
 	var err error
-	for off := 0; off < len(b.buf); off += b.seg {
-		end := min(off+b.seg, len(b.buf))
-		if _, e := c.UDPConn.WriteToUDPAddrPort(b.buf[off:end], addr); e != nil && err == nil {
+	for _, p := range b.segs[:b.n] {
+		if _, e := c.UDPConn.WriteToUDPAddrPort(p, addr); e != nil && err == nil {
 			err = e
 		}
 	}
 	return err
+}
+
+// sendmsg sends the segments of b with one sendmsg system call, their
+// size in a UDP_SEGMENT control message. The standard library's
+// WriteMsgUDP takes one buffer; this takes b's as they are.
+func (c *gsoConn) sendmsg(b *gsoBatch) error {
+	for i, p := range b.segs[:b.n] {
+		b.iov[i].Base = &p[0]
+		b.iov[i].SetLen(len(p))
+	}
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&b.oob[0]))
+	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(b.oob[unix.CmsgLen(0):], uint16(b.seg))
+	salen, err := c.sockaddr(&b.sa, b.to)
+	if err != nil {
+		return err
+	}
+	b.msg = unix.Msghdr{Name: &b.sa[0], Namelen: salen, Iov: &b.iov[0], Control: &b.oob[0]}
+	b.msg.SetIovlen(b.n)
+	b.msg.SetControllen(unix.CmsgSpace(2))
+	b.errc = 0
+	if err := c.raw.Write(b.sent); err != nil {
+		return err
+	}
+	if b.errc != 0 {
+		return &net.OpError{Op: "sendmsg", Net: "udp", Addr: net.UDPAddrFromAddrPort(b.to), Err: os.NewSyscallError("sendmsg", b.errc)}
+	}
+	return nil
+}
+
+// rawSend is the function RawConn.Write calls with the socket: false,
+// to wait, while the socket's buffer is full.
+func (b *gsoBatch) rawSend(fd uintptr) bool {
+	_, _, e := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&b.msg)), 0)
+	if e == unix.EAGAIN {
+		return false
+	}
+	b.errc = e
+	return true
+}
+
+// sockaddr writes to into sa as the socket's family takes it (an IPv4
+// address mapped into IPv6 for an IPv6 socket) and returns its length.
+func (c *gsoConn) sockaddr(sa *[unix.SizeofSockaddrInet6]byte, to netip.AddrPort) (uint32, error) {
+	a := to.Addr()
+	if c.family == unix.AF_INET {
+		if !a.Is4() {
+			return 0, fmt.Errorf("send to %s from an IPv4 socket", to)
+		}
+		r := (*unix.RawSockaddrInet4)(unsafe.Pointer(sa))
+		*r = unix.RawSockaddrInet4{Family: unix.AF_INET, Addr: a.As4()}
+		binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&r.Port))[:], to.Port())
+		return unix.SizeofSockaddrInet4, nil
+	}
+	r := (*unix.RawSockaddrInet6)(unsafe.Pointer(sa))
+	*r = unix.RawSockaddrInet6{Family: unix.AF_INET6, Addr: a.As16()}
+	binary.BigEndian.PutUint16((*[2]byte)(unsafe.Pointer(&r.Port))[:], to.Port())
+	return unix.SizeofSockaddrInet6, nil
 }
 
 // refused reports whether err says the kernel or the interface does not
