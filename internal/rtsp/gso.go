@@ -25,10 +25,11 @@ const (
 	gsoMaxBytes    = 65000
 )
 
-// gsoPoolMax is the size a batch buffer starts at and the largest kept for
-// reuse: a P frame's at 720p and 2 Mbit/s fits. An IDR's batches (up to
-// gsoMaxBytes) are left to the garbage collector, so that the pool does not
-// hold an IDR's worth per viewer between IDRs.
+// gsoPoolMax is the size a buffer of copied packets starts at and the
+// largest kept for reuse: a P frame's at 720p and 2 Mbit/s fits. Larger
+// ones (up to gsoMaxBytes) are left to the garbage collector, so that the
+// pool does not hold an IDR's worth per viewer between IDRs. Most packets
+// are not copied but sent from their mount's sentPackets.
 const gsoPoolMax = 16 << 10
 
 // gsoStale is how long a batch may wait for its access unit's last packet
@@ -49,8 +50,12 @@ const gsoStale = time.Second
 // A viewer's packets are written by its session's goroutine, one after the
 // other, to the address gortsplib keeps for the session (the same
 // *net.UDPAddr each time, its key); the map of viewers is
-// guarded by mu, and no lock is held while sending. Per packet, gsoConn
-// does no more than a map lookup and a copy: the clock is read, the
+// guarded by mu, and no lock is held while sending. A packet its mount
+// still has in its sentPackets (all but a viewer hundreds of packets
+// behind) is held as a reference to the mount's copy, and the batch goes
+// out as the iovecs of one sendmsg; only other packets are copied. Per
+// packet, gsoConn does no more than a map lookup and a lookup of the
+// mount's copy: the clock is read, the
 // address converted and stale batches looked for once per batch, and
 // gortsplib's write deadline before every packet is passed on only when
 // it moves (lazyDeadline). Spent batches go back to a pool, which holds as
