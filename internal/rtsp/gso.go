@@ -429,7 +429,9 @@ func (s *Server) listenPacket(network, address string) (net.PacketConn, error) {
 	}
 	if uc, ok := pc.(*net.UDPConn); ok {
 		c := newGSOConn(uc, s.videos)
-		c.off.Store(s.cfg.DisableGSO)
+		if s.cfg.DisableGSO {
+			c.off.Store(true) // and not false over a socket newGSOConn already turned off
+		}
 		s.udp = c
 		return c, nil
 	}
