@@ -34,17 +34,14 @@ const coalesceMaxPackets = 32
 // so a viewer holds no buffer between frames.
 type coalescingListener struct {
 	net.Listener
-	bufs   *sync.Pool     // of *[]byte, copied packets
+	bufs   *bufPool       // copied packets
 	held   *sync.Pool     // of *heldPackets
 	videos *videoRegistry // for the connections' join gates and sentPackets
 }
 
 func newCoalescingListener(l net.Listener, videos *videoRegistry) *coalescingListener {
 	return &coalescingListener{Listener: l, videos: videos,
-		bufs: &sync.Pool{New: func() any {
-			b := make([]byte, 0, coalesceStart)
-			return &b
-		}},
+		bufs: &bufPool{start: coalesceStart, max: 2 * coalesceLimit},
 		held: &sync.Pool{New: func() any { return new(heldPackets) }},
 	}
 }
@@ -99,7 +96,8 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 type coalescingConn struct {
 	net.Conn
 
-	bufs, held *sync.Pool
+	bufs *bufPool
+	held *sync.Pool
 	// writev writes buffers in one system call; nil when Conn cannot, and
 	// then every held packet is copied into buf.
 	writev func(*net.Buffers) error
@@ -179,13 +177,11 @@ func (c *coalescingConn) Write(p []byte) (int, error) {
 		return len(p), nil
 	}
 	if c.buf == nil {
-		c.buf = c.bufs.Get().(*[]byte)
+		c.buf = c.bufs.get()
 	}
-	// A reference into buf stays good when buf grows: the bytes it
-	// refers to are never written again.
-	*c.buf = append(*c.buf, p...)
+	cp := appendCopy(c.buf, p)
 	if c.vec != nil {
-		c.vec.iov = append(c.vec.iov, (*c.buf)[len(*c.buf)-len(p):])
+		c.vec.iov = append(c.vec.iov, cp)
 		c.vec.n++
 	}
 	return len(p), nil
@@ -209,11 +205,8 @@ func (c *coalescingConn) flush(p []byte) error {
 		_, err = c.Conn.Write(b)
 		*c.buf = b
 	}
-	if b := c.buf; b != nil {
-		if cap(*b) <= 2*coalesceLimit {
-			*b = (*b)[:0]
-			c.bufs.Put(b)
-		}
+	if c.buf != nil {
+		c.bufs.put(c.buf)
 		c.buf = nil
 	}
 	return err
@@ -265,4 +258,37 @@ func (s *sentPackets) find(pkt []byte) []byte {
 		return nil
 	}
 	return *k
+}
+
+// bufPool is a pool of byte buffers for copied packets, shared by a
+// listener's connections (or a socket's viewers): a buffer is taken at the
+// first packet copied and given back when it is written. A new buffer has
+// a capacity of start; one grown past max is left to the garbage
+// collector, so that the pool does not keep an IDR's worth per viewer.
+type bufPool struct {
+	pool       sync.Pool // of *[]byte
+	start, max int
+}
+
+func (p *bufPool) get() *[]byte {
+	if b, _ := p.pool.Get().(*[]byte); b != nil {
+		return b
+	}
+	b := make([]byte, 0, p.start)
+	return &b
+}
+
+// put gives b back, emptied, unless it grew past max.
+func (p *bufPool) put(b *[]byte) {
+	if cap(*b) <= p.max {
+		*b = (*b)[:0]
+		p.pool.Put(b)
+	}
+}
+
+// appendCopy appends p to *b and returns the copy. The copy stays good
+// when *b grows later: the bytes it refers to are never written again.
+func appendCopy(b *[]byte, p []byte) []byte {
+	*b = append(*b, p...)
+	return (*b)[len(*b)-len(p):]
 }

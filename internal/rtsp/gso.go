@@ -82,7 +82,7 @@ type gsoConn struct {
 	mu      sync.Mutex
 	viewers map[*net.UDPAddr]*udpViewer
 	pool    sync.Pool // of *gsoBatch, spent
-	bufs    sync.Pool // of *[]byte, for the packets a batch copies
+	bufs    bufPool   // for the packets a batch copies
 	swept   time.Time // when viewers were last looked through for stale batches
 }
 
@@ -141,10 +141,7 @@ func (b *gsoBatch) reset(to netip.AddrPort, now time.Time) {
 // and else copied into b.copied, which is then set.
 func (b *gsoBatch) add(p, shared []byte) {
 	if shared == nil {
-		// A segment in copied stays good when copied grows: the bytes
-		// it refers to are never written again.
-		*b.copied = append(*b.copied, p...)
-		shared = (*b.copied)[len(*b.copied)-len(p):]
+		shared = appendCopy(b.copied, p)
 	}
 	if b.n == 0 {
 		b.seg = len(p)
@@ -156,7 +153,8 @@ func (b *gsoBatch) add(p, shared []byte) {
 }
 
 func newGSOConn(c *net.UDPConn, videos *videoRegistry) *gsoConn {
-	g := &gsoConn{UDPConn: c, videos: videos, now: time.Now, viewers: map[*net.UDPAddr]*udpViewer{}}
+	g := &gsoConn{UDPConn: c, videos: videos, now: time.Now, viewers: map[*net.UDPAddr]*udpViewer{},
+		bufs: bufPool{start: gsoPoolMax, max: gsoPoolMax}}
 	// A socket whose family cannot be read sends a datagram per packet.
 	raw, err := c.SyscallConn()
 	if err == nil {
@@ -188,6 +186,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	// Once UDP_SEGMENT is refused every packet ends its batch: what a
 	// viewer has held goes first, in order.
 	end := len(p) < 2 || p[1]&0x80 != 0 || c.off.Load()
+	to := unmapped(ua.AddrPort())
 	var sendBuf [2]*gsoBatch // a batch cut short and this one, mostly: no allocation
 	send := sendBuf[:0]
 	c.mu.Lock()
@@ -223,7 +222,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 				b = &gsoBatch{}
 				b.sent = b.rawSend
 			}
-			b.reset(unmapped(ua.AddrPort()), now)
+			b.reset(to, now)
 			v.batch = b
 		}
 	}
@@ -233,10 +232,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 			shared = mv.sent.find(p)
 		}
 		if shared == nil && b.copied == nil {
-			if b.copied, _ = c.bufs.Get().(*[]byte); b.copied == nil {
-				buf := make([]byte, 0, gsoPoolMax)
-				b.copied = &buf
-			}
+			b.copied = c.bufs.get()
 		}
 		b.add(p, shared)
 		if end {
@@ -245,7 +241,6 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		}
 	}
 	c.mu.Unlock()
-	to := unmapped(ua.AddrPort())
 	var err error
 	for _, s := range send {
 		// An error sending another viewer's stale batch is not this
@@ -260,12 +255,9 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		}
 	}
 	for _, s := range send {
-		if cp := s.copied; cp != nil {
+		if s.copied != nil {
+			c.bufs.put(s.copied)
 			s.copied = nil
-			if cap(*cp) <= gsoPoolMax {
-				*cp = (*cp)[:0]
-				c.bufs.Put(cp)
-			}
 		}
 		s.reset(netip.AddrPort{}, time.Time{}) // no reference to a mount's packets stays in the pool
 		c.pool.Put(s)
