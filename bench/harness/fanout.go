@@ -26,6 +26,11 @@ type fanStep struct {
 	SilenceP50   float64 `json:"silence_p50_ms"`
 	SilenceP95   float64 `json:"silence_p95_ms"`
 	SilenceMax   float64 `json:"silence_max_ms"`
+	// A viewer's longest wait for a whole frame: the longest time between
+	// two packets with the marker bit, the last of an access unit.
+	FrameWaitP50 float64 `json:"frame_wait_p50_ms"`
+	FrameWaitP95 float64 `json:"frame_wait_p95_ms"`
+	FrameWaitMax float64 `json:"frame_wait_max_ms"`
 	FirstError   string  `json:"first_error,omitempty"` // why a viewer failed to join
 	Error        string  `json:"error,omitempty"`       // why the step could not be measured
 	OK           bool    `json:"ok"`                    // every viewer played the whole hold, no loss
@@ -85,9 +90,9 @@ func (e *env) fanOutSystem(sys, transport string) ([]fanStep, error) {
 		s.CoresPer100 = (s.ServerCores - base.ServerCores) / float64(n-1) * 100
 		s.RSSPerViewer = float64(s.ServerRSS-base.ServerRSS) / float64(n-1)
 		out = append(out, s)
-		e.logf("fan-out %-14s %s %4d viewers: ok=%v playing %d ended %d lost %d, server %.3f cores (+%.3f/100), client %.3f cores, RSS +%.1f KiB/viewer, silence p95 %.0f ms, %.1f fps/viewer",
+		e.logf("fan-out %-14s %s %4d viewers: ok=%v playing %d ended %d lost %d, server %.3f cores (+%.3f/100), client %.3f cores, RSS +%.1f KiB/viewer, silence p95 %.0f ms, frame wait p95 %.0f ms, %.1f fps/viewer",
 			sys, transport, n, s.OK, s.Playing, s.Ended, s.Lost, s.ServerCores, s.CoresPer100, s.ClientCores,
-			s.RSSPerViewer/1024, s.SilenceP95, s.FPSPerViewer)
+			s.RSSPerViewer/1024, s.SilenceP95, s.FrameWaitP95, s.FPSPerViewer)
 		if s.Ended > 0 || s.Lost > 0 || s.FPSPerViewer < 0.9*30 {
 			// The server (or these two cores) is saturated: more viewers
 			// would fail too, so spend the time elsewhere.
@@ -130,6 +135,7 @@ func (e *env) fanStepOnce(r *running, sys, transport string, n int, hold time.Du
 	s.HoldSeconds = rep.Seconds
 	s.Ended, s.Lost, s.FPSPerViewer, s.MinFrames = rep.Ended, max(rep.Lost, rep.LostReported), rep.FPSPerViewer, rep.MinFramesPerViewer
 	s.SilenceP50, s.SilenceP95, s.SilenceMax = rep.SilenceP50, rep.SilenceP95, rep.SilenceMax
+	s.FrameWaitP50, s.FrameWaitP95, s.FrameWaitMax = rep.FrameWaitP50, rep.FrameWaitP95, rep.FrameWaitMax
 	// Every viewer must have played the whole hold at the stream's rate.
 	s.OK = s.Playing == n && s.Ended == 0 && s.Lost == 0 && float64(s.MinFrames) >= 0.9*30*rep.Seconds
 	return s, nil

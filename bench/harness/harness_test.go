@@ -394,8 +394,12 @@ func TestJoinAndFanOutTargets(t *testing.T) {
 	r.Join = append(r.Join, join(viewerFFmpeg, 250, 250)...)              // within 160 + 100
 	r.Join = append(r.Join, joinSample{System: sysGoAPIAllIDR, Viewer: viewerFFmpegBuffered, MS: 155})
 	step := func(sys, tr string, n int, rss, silence float64, ok bool) fanStep {
+		wait := silence // framecast writes a frame's packets together
+		if sys == sysSeed {
+			wait = silence + 30
+		}
 		return fanStep{System: sys, Transport: tr, Viewers: n, Playing: n, OK: ok, JoinSeconds: 8,
-			RSSPerViewer: rss * 1024, SilenceP95: silence, FPSPerViewer: 30, HoldSeconds: 10,
+			RSSPerViewer: rss * 1024, SilenceP95: silence, FrameWaitP95: wait, FPSPerViewer: 30, HoldSeconds: 10,
 			CoresPer100: float64(n) / 10000} // 0.010 at 100, 0.040 at 400
 	}
 	r.FanOut = []fanStep{
@@ -415,6 +419,7 @@ func TestJoinAndFanOutTargets(t *testing.T) {
 		{"fan-out memory per viewer, 400 TCP viewers", "no", "70.0 KiB per viewer (seed recipe 15.0)"},
 		{"fan-out CPU per viewer, 400 TCP viewers", "yes", "+0.040 vs +0.040 cores per 100 viewers (at 100: +0.010 vs +0.010)"},
 		{"longest silence per viewer p95, 400 TCP viewers", "yes", "80 vs 90 ms"},
+		{"longest wait for a whole frame per viewer p95, 400 TCP viewers (beside the silence, not a target of its own)", "yes", "80 vs 120 ms"},
 		{"1000 TCP viewers joining", "yes", "0 failed, 1000 playing after 8.0 s (125 joins/s)"},
 		{"1000 UDP viewers at 720p30", "yes", "1000 of 1000 playing, 0 lost packets, 0 ended, 30.0 frames/s per viewer, held 10 s"},
 	} {

@@ -30,6 +30,9 @@ type loadReport struct {
 	SilenceP50         float64 `json:"silence_p50_ms"`
 	SilenceP95         float64 `json:"silence_p95_ms"`
 	SilenceMax         float64 `json:"silence_max_ms"`
+	FrameWaitP50       float64 `json:"frame_wait_p50_ms"`
+	FrameWaitP95       float64 `json:"frame_wait_p95_ms"`
+	FrameWaitMax       float64 `json:"frame_wait_max_ms"`
 }
 
 // viewers is a running loadclient.

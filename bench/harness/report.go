@@ -380,6 +380,8 @@ func targets(s *summary, r *results) []target {
 				fmt.Sprintf("%.1f KiB per viewer (seed recipe %.1f)", a.RSSPerViewer/1024, b.RSSPerViewer/1024), yesNo(a.RSSPerViewer <= 16<<10)})
 			out = append(out, target{fmt.Sprintf("longest silence per viewer p95, %d TCP viewers", n), "≤ seed recipe",
 				fmt.Sprintf("%.0f vs %.0f ms", a.SilenceP95, b.SilenceP95), yesNo(a.SilenceP95 <= b.SilenceP95)})
+			out = append(out, target{fmt.Sprintf("longest wait for a whole frame per viewer p95, %d TCP viewers (beside the silence, not a target of its own)", n), "≤ seed recipe",
+				fmt.Sprintf("%.0f vs %.0f ms", a.FrameWaitP95, b.FrameWaitP95), yesNo(a.FrameWaitP95 <= b.FrameWaitP95)})
 		}
 	}
 	if fc != nil {
@@ -630,9 +632,9 @@ func markdown(r *results, quick bool) string {
 	}
 	if len(s.FanOut) > 0 {
 		p("\n### 5. Fan-out at 1280x720, 30 fps\n\n")
-		p("Each step connects N viewers (bench/loadclient, gortsplib, counting packets only), waits 2 s, then holds %.0f s (the last step %.0f s for framecast over TCP, %.0f s for the others; the one-viewer baseline %.0f s). Costs are against the baseline. The load client runs on the same 2 cores: its CPU is beside the server's. One run, no repeats.\n\n",
+		p("Each step connects N viewers (bench/loadclient, gortsplib, counting packets only), waits 2 s, then holds %.0f s (the last step %.0f s for framecast over TCP, %.0f s for the others; the one-viewer baseline %.0f s). Costs are against the baseline. Silence: a viewer's longest time without a packet. Frame wait: its longest time between two whole frames (packets with the marker bit). p95 over the viewers. The load client runs on the same 2 cores: its CPU is beside the server's. One run, no repeats.\n\n",
 			r.Plan.FanHold.Seconds(), r.Plan.FanHoldTop.Seconds(), r.Plan.FanHoldTopRest.Seconds(), r.Plan.FanBaseHold.Seconds())
-		p("| system | transport | viewers | no loss | server cores | + cores / 100 viewers | RSS / viewer | silence p95 | load client cores | lost packets | fps / viewer |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|\n")
+		p("| system | transport | viewers | no loss | server cores | + cores / 100 viewers | RSS / viewer | silence p95 | frame wait p95 | load client cores | lost packets | fps / viewer |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, f := range s.FanOut {
 			for _, st := range f.Steps {
 				per100, rss := "–", "–"
@@ -642,14 +644,14 @@ func markdown(r *results, quick bool) string {
 				}
 				ok := yesNo(st.OK)
 				if st.Error != "" {
-					p("| %s | %s | %d | not measured: %s | | | | | | | |\n", systemNames[f.System], f.Transport, st.Viewers, cell(st.Error, 300))
+					p("| %s | %s | %d | not measured: %s | | | | | | | | |\n", systemNames[f.System], f.Transport, st.Viewers, cell(st.Error, 300))
 					continue
 				}
 				if st.Playing < st.Viewers {
 					ok += fmt.Sprintf(" (%d playing)", st.Playing)
 				}
-				p("| %s | %s | %d | %s | %.3f | %s | %s | %.0f ms | %.3f | %d | %.1f |\n", systemNames[f.System], f.Transport,
-					st.Viewers, ok, st.ServerCores, per100, rss, st.SilenceP95, st.ClientCores, st.Lost, st.FPSPerViewer)
+				p("| %s | %s | %d | %s | %.3f | %s | %s | %.0f ms | %.0f ms | %.3f | %d | %.1f |\n", systemNames[f.System], f.Transport,
+					st.Viewers, ok, st.ServerCores, per100, rss, st.SilenceP95, st.FrameWaitP95, st.ClientCores, st.Lost, st.FPSPerViewer)
 			}
 		}
 	}

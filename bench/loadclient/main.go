@@ -1,6 +1,8 @@
 // Command loadclient plays one RTSP stream with many viewers and only counts
 // what they receive: RTP packets, frames (packets with the marker bit),
-// sequence gaps (lost packets) and each viewer's longest silence. It is the
+// sequence gaps (lost packets), each viewer's longest silence (the longest
+// time without a packet) and its longest wait for a frame (the longest time
+// between two packets with the marker bit, the last of a frame). It is the
 // fan-out load of framecast's benchmarks (bench/harness); it decodes nothing,
 // so that most of the two cores it shares with the server go to the server.
 //
@@ -50,6 +52,8 @@ type viewer struct {
 	libLost atomic.Uint64 // losses gortsplib reported (UDP reordering buffer)
 	last    atomic.Int64  // nanotime of the last packet
 	silence atomic.Int64  // longest time without a packet since the mark
+	frameAt atomic.Int64  // nanotime of the last packet with the marker bit
+	wait    atomic.Int64  // longest time between two of those since the mark
 	seq     uint16
 	seqOK   bool
 	ended   atomic.Bool
@@ -69,6 +73,9 @@ func (v *viewer) onPacket(pkt *rtp.Packet) {
 	v.packets.Add(1)
 	if pkt.Marker {
 		v.frames.Add(1)
+		if gap := now - v.frameAt.Swap(now); gap > v.wait.Load() {
+			v.wait.Store(gap)
+		}
 	}
 }
 
@@ -153,6 +160,8 @@ func run(url string, n int, transport string, concurrency int, timeout time.Dura
 		for _, v := range playing {
 			v.last.Store(now)
 			v.silence.Store(0)
+			v.frameAt.Store(now)
+			v.wait.Store(0)
 			s.packets = append(s.packets, v.packets.Load())
 			s.frames = append(s.frames, v.frames.Load())
 			s.lost = append(s.lost, v.lost.Load())
@@ -231,6 +240,7 @@ func (v *viewer) play(u *base.URL, proto gortsplib.Protocol) error {
 		return err
 	}
 	v.last.Store(nanotime())
+	v.frameAt.Store(v.last.Load())
 	c.OnPacketRTPAny(func(_ *description.Media, _ format.Format, pkt *rtp.Packet) { v.onPacket(pkt) })
 	if _, err := c.Play(nil); err != nil {
 		c.Close()
@@ -255,6 +265,7 @@ func report(playing []*viewer, m *snapshot) map[string]any {
 	var packets, frames, lost, libLost uint64
 	ended := 0
 	silences := make([]float64, 0, len(playing))
+	waits := make([]float64, 0, len(playing))
 	minFrames := uint64(0)
 	for i, v := range playing {
 		f := v.frames.Load() - m.frames[i]
@@ -267,11 +278,14 @@ func report(playing []*viewer, m *snapshot) map[string]any {
 		}
 		s := max(v.silence.Load(), now-v.last.Load())
 		silences = append(silences, float64(s)/1e6)
+		w := max(v.wait.Load(), now-v.frameAt.Load())
+		waits = append(waits, float64(w)/1e6)
 		if v.ended.Load() {
 			ended++
 		}
 	}
 	slices.Sort(silences)
+	slices.Sort(waits)
 	r := map[string]any{
 		"seconds": secs, "viewers": len(playing), "ended": ended,
 		"packets": packets, "frames": frames, "lost": lost, "lost_reported": libLost,
@@ -282,6 +296,9 @@ func report(playing []*viewer, m *snapshot) map[string]any {
 		r["silence_p50_ms"] = pct(silences, 0.50)
 		r["silence_p95_ms"] = pct(silences, 0.95)
 		r["silence_max_ms"] = silences[len(silences)-1]
+		r["frame_wait_p50_ms"] = pct(waits, 0.50)
+		r["frame_wait_p95_ms"] = pct(waits, 0.95)
+		r["frame_wait_max_ms"] = waits[len(waits)-1]
 	}
 	return r
 }
