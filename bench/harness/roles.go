@@ -40,14 +40,15 @@ var roles = map[string]func(args []string) error{
 }
 
 // roleRTSP is framecast's fan-out alone: internal/rtsp serving one GOP of
-// encoded 720p access units in a loop at 30 fps, with its write queue size
-// and UDP segmentation offload as knobs (framecast.Config exposes
-// neither). It is not part of make bench; it measures what the queue size
+// encoded 720p access units in a loop at 30 fps, with its write queue size,
+// UDP segmentation offload and the mount's own writes to TCP viewers as
+// knobs (framecast.Config exposes none). It is not part of make bench; it measures what the queue size
 // does to viewers dropped as slow, and what UDP_SEGMENT saves.
 func roleRTSP(args []string) error {
 	fs := flag.NewFlagSet("role-rtsp", flag.ContinueOnError)
 	queue := fs.Int("queue", 0, "packets queued per viewer (a power of two); 0: internal/rtsp's default")
 	gso := fs.Bool("gso", true, "send a UDP viewer's access unit in one UDP_SEGMENT send (false: a datagram per packet)")
+	direct := fs.Bool("direct", true, "write plain TCP viewers from the mount (false: through gortsplib's write queue)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at each SIGUSR1")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -62,7 +63,7 @@ func roleRTSP(args []string) error {
 		return err
 	}
 	srv, err := rtsp.Listen(rtsp.Config{Address: "127.0.0.1:0", UDPRTPAddress: rtp, UDPRTCPAddress: rtcp,
-		WriteQueueSize: *queue, DisableGSO: !*gso, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		WriteQueueSize: *queue, DisableGSO: !*gso, DisableDirectTCP: !*direct, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}

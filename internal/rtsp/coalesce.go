@@ -6,6 +6,7 @@ import (
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -53,6 +54,9 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 	}
 	cc := &coalescingConn{Conn: c, bufs: l.bufs, held: l.held, videos: l.videos}
 	if tc, ok := c.(*net.TCPConn); ok {
+		if raw, err := tc.SyscallConn(); err == nil {
+			cc.raw = raw
+		}
 		// Buffers.WriteTo makes one writev system call of a TCP
 		// connection's buffers (and one write per buffer of a
 		// connection that is not, a TLS one: those copy).
@@ -109,6 +113,9 @@ type coalescingConn struct {
 	videos *videoRegistry
 
 	deadline lazyDeadline
+
+	raw    syscall.RawConn // plain TCP only
+	direct *directConn     // non-nil once the mount writes to it (direct.go)
 }
 
 // heldPackets are the packets a coalescingConn with writev holds: each an
@@ -134,6 +141,9 @@ func (c *coalescingConn) SetDeadline(t time.Time) error { return c.deadline.SetD
 func (c *coalescingConn) Write(p []byte) (int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.direct != nil {
+		return c.writeDirectLocked(p)
+	}
 	rtp, marker := interleavedRTP(p)
 	var shared []byte // p's packet as its mount sent it, when writev can take it from there
 	if rtp {

@@ -472,7 +472,9 @@ func TestCoalescingListenerWritesATCPViewersPacketsWithWritev(t *testing.T) {
 func TestTheMountKeepsItsVideoPacketsAsTheyAreSent(t *testing.T) {
 	sps := []byte{0x67, 0x64, 0x00, 0x28, 0xac}
 	pps := []byte{0x68, 0xee, 0x3c, 0xb0}
-	s, m := listenMount(t, Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}, "/kept", sps, pps)
+	// gortsplib's path: what UDP viewers (and, with DisableDirectTCP, TCP
+	// ones) get.
+	s, m := listenMount(t, Config{Address: "127.0.0.1:0", DisableDirectTCP: true, Logger: slog.New(slog.DiscardHandler)}, "/kept", sps, pps)
 	c, media, forma, _ := setupH264(t, s, "/kept", gortsplib.ProtocolTCP)
 	const want = 50
 	var (

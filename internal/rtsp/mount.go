@@ -24,7 +24,8 @@ import (
 // producer restarts, and the RTP timestamps continue across producers.
 type Mount struct {
 	path   string
-	stream *gortsplib.ServerStream
+	stream *gortsplib.ServerStream // for viewers over UDP, RTSPS and HTTP tunnels
+	tcp    *directStream           // for viewers over plain TCP (direct.go)
 	media  *description.Media
 	forma  *format.H264
 
@@ -82,18 +83,29 @@ func newMount(gs *gortsplib.Server, reg *videoRegistry, path string, sps, pps []
 	if err := st.Initialize(); err != nil {
 		return nil, err
 	}
+	var audioMedia *description.Media
+	if audio != nil {
+		audioMedia = audio.Media
+	}
+	tcp, err := newDirectStream(gs, desc, media, audioMedia)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	enc, err := h264desc.NewEncoder(forma)
 	if err != nil {
+		tcp.close()
 		st.Close()
 		return nil, err
 	}
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
+		tcp.close()
 		st.Close()
 		return nil, err
 	}
 	m := &Mount{
-		path: path, stream: st, media: media, forma: forma, enc: enc,
+		path: path, stream: st, tcp: tcp, media: media, forma: forma, enc: enc,
 		lastRTP: int64(binary.BigEndian.Uint32(b[:]) >> 1), newEpoch: true, audio: audio,
 		viewers: make(map[*gortsplib.ServerSession]time.Time),
 		sinks:   make(map[*sink]struct{}),
@@ -263,6 +275,9 @@ func (m *Mount) ViewerInfos() []ViewerInfo {
 		if st := ss.Stats(); st != nil {
 			v.BytesSent = st.OutboundBytes
 		}
+		if n, ok := m.tcp.sent(ss); ok {
+			v.BytesSent += n
+		}
 		out = append(out, v)
 	}
 	return out
@@ -270,7 +285,9 @@ func (m *Mount) ViewerInfos() []ViewerInfo {
 
 // BytesOut is the number of RTP and RTCP bytes sent to the mount's viewers,
 // those gone included.
-func (m *Mount) BytesOut() uint64 { return m.stream.Stats().OutboundBytes }
+func (m *Mount) BytesOut() uint64 {
+	return m.stream.Stats().OutboundBytes + m.tcp.stream.Stats().OutboundBytes + m.tcp.bytesOut()
+}
 
 // Viewers is the number of sessions playing the mount.
 func (m *Mount) Viewers() int {
@@ -314,6 +331,10 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		return fmt.Errorf("packetise %s: %w", m.path, err)
 	}
 	idr := h264.IsRandomAccess(au)
+	direct := m.tcp.active()
+	if direct {
+		m.tcp.video, m.tcp.audio = m.tcp.video[:0], m.tcp.audio[:0] // what a failed write left
+	}
 	for i, p := range pkts {
 		p.Timestamp = uint32(rtpTS)
 		p.SSRC = m.ssrc // as gortsplib sets it: the kept copy is the packet sent
@@ -326,6 +347,11 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		if err := m.stream.WritePacketRTPWithNTP(m.media, p, capture); err != nil {
 			return fmt.Errorf("write %s: %w", m.path, err)
 		}
+		if direct {
+			if err := m.tcp.marshal(&m.tcp.video, m.tcp.videoSR, m.tcp.videoSSRC, p, capture); err != nil {
+				return fmt.Errorf("write %s: %w", m.path, err)
+			}
+		}
 	}
 	for _, n := range au {
 		m.bytes.Add(uint64(len(n)))
@@ -334,9 +360,12 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		m.origin = rtpTS
 	}
 	if m.audio != nil {
-		if err := m.writeAudio(rtptime.Duration(rtpTS-m.origin, h264desc.ClockRate), capture); err != nil {
+		if err := m.writeAudio(rtptime.Duration(rtpTS-m.origin, h264desc.ClockRate), capture, direct); err != nil {
 			return err
 		}
+	}
+	if direct {
+		m.tcp.write(idr, func(n uint64) { m.video.withheld.Add(n) })
 	}
 	m.vmu.Lock()
 	for s := range m.sinks {
@@ -351,7 +380,7 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 
 // writeAudio writes the silent frames due by the video frame at pts (on
 // the sinks' timeline). It is called with m.mu held.
-func (m *Mount) writeAudio(pts time.Duration, capture time.Time) error {
+func (m *Mount) writeAudio(pts time.Duration, capture time.Time, direct bool) error {
 	pkts, ntp, err := m.audio.Packets(pts, capture)
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.path, err)
@@ -360,11 +389,17 @@ func (m *Mount) writeAudio(pts time.Duration, capture time.Time) error {
 		if err := m.stream.WritePacketRTPWithNTP(m.audio.Media, p, ntp); err != nil {
 			return fmt.Errorf("write %s audio: %w", m.path, err)
 		}
+		if direct {
+			if err := m.tcp.marshal(&m.tcp.audio, m.tcp.audioSR, m.tcp.audioSSRC, p, ntp); err != nil {
+				return fmt.Errorf("write %s audio: %w", m.path, err)
+			}
+		}
 	}
 	return nil
 }
 
 func (m *Mount) close() {
+	m.tcp.close()
 	m.stream.Close()
 	m.reg.remove(m.ssrc, &m.video)
 }

@@ -1,7 +1,9 @@
 // Package rtsp serves encoded H.264 streams to RTSP viewers through gortsplib.
 // It is the fan-out step of framecast's pipeline (source → convert → encode →
-// fan-out): the encoder hands each access unit to a Mount once, and gortsplib
-// writes it to every viewer over UDP or TCP, with RTCP sender reports.
+// fan-out): the encoder hands each access unit to a Mount once; the Mount
+// writes it to its viewers over plain TCP itself, one writev per viewer
+// (direct.go), and gortsplib writes it to the others (UDP, multicast,
+// RTSPS, tunnels), with RTCP sender reports for all.
 package rtsp
 
 import (
@@ -16,6 +18,7 @@ import (
 
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/headers"
 
 	"github.com/framecast/framecast/internal/listen"
 )
@@ -25,7 +28,8 @@ import (
 // once, so it must hold the largest: a 4K IDR at framecast's own bitrate is
 // several hundred packets, more than gortsplib's default of 256, which
 // dropped every 4K TCP viewer as too slow at its first IDR. 1024 holds an
-// IDR of 1.4 MB; each slot costs a viewer 16 bytes.
+// IDR of 1.4 MB; each slot costs a viewer 16 bytes. Plain TCP viewers,
+// written to by their mount, use it only for RTCP.
 const DefaultWriteQueueSize = 1024
 
 // Config configures a Server.
@@ -60,6 +64,10 @@ type Config struct {
 	// DisableGSO sends each RTP packet to a UDP viewer in a datagram of its
 	// own, instead of an access unit's packets in one UDP_SEGMENT send.
 	DisableGSO bool
+	// DisableDirectTCP makes plain TCP viewers go through gortsplib's
+	// write queue, as RTSPS and tunnelled ones do, rather than be written
+	// to by their mount (direct.go). For measuring.
+	DisableDirectTCP bool
 	// WriteQueueSize is the number of packets queued per viewer (a power
 	// of two); 0 means DefaultWriteQueueSize.
 	WriteQueueSize int
@@ -159,6 +167,12 @@ func (s *Server) MountWith(path string, sps, pps []byte, c MountConfig) (*Mount,
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", path, err)
 	}
+	m.tcp.onSlow = func(ss *gortsplib.ServerSession) {
+		if m.dropSlow(ss) {
+			s.log.Warn("viewer too slow, disconnected", "path", path, "backlog_max", directBacklogMax,
+				"slow_viewers", m.SlowViewers())
+		}
+	}
 	s.mounts[path] = m
 	return m, nil
 }
@@ -177,10 +191,13 @@ func (s *Server) Close() {
 	mounts := s.mounts
 	s.mounts = nil
 	s.mu.Unlock()
+	// gortsplib first: a stream closed while a session sets up is a data
+	// race in gortsplib (a SETUP writes the session's transport after it
+	// joins the stream, without the stream's lock, and Close reads it).
+	s.gs.Close()
 	for _, m := range mounts {
 		m.close()
 	}
-	s.gs.Close()
 	<-s.watched
 }
 
@@ -236,7 +253,24 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if ex, ok := ctx.Conn.UserData().(*exchange); ok {
 		ex.gate, ex.session = &m.gate, ctx.Session // left when the SETUP is answered
 	}
-	return &base.Response{StatusCode: base.StatusOK}, m.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, h.streamFor(m, ctx), nil
+}
+
+// streamFor is the stream a SETUP of m joins: its tcp stream, written by
+// the mount (direct.go), over plain TCP; gortsplib's otherwise. A session
+// keeps the stream of its first SETUP.
+func (h *handler) streamFor(m *Mount, ctx *gortsplib.ServerHandlerOnSetupCtx) *gortsplib.ServerStream {
+	if st := ctx.Session.Stream(); st == m.stream || st == m.tcp.stream {
+		return st
+	}
+	if h.cfg.DisableDirectTCP || ctx.Transport == nil || ctx.Transport.Protocol != gortsplib.ProtocolTCP ||
+		ctx.Conn.Transport().Tunnel != gortsplib.TunnelNone { // a WebSocket tunnel frames what it carries
+		return m.stream
+	}
+	if cc := coalescingOf(ctx.Conn.NetConn()); cc != nil && cc.startDirect(h.gs.WriteTimeout) {
+		return m.tcp.stream
+	}
+	return m.stream
 }
 
 func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response, error) {
@@ -248,9 +282,15 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		return notFound(ctx.Path), nil
 	}
 	m.gate.leave(ctx.Session) // left already, unless the SETUP's answer was missed
+	if ctx.Session.Stream() == m.tcp.stream {
+		if res := h.playDirect(m, ctx); res != nil {
+			return res, nil
+		}
+	} else {
+		m.viewerJoined(ctx.Session)
+	}
 	h.log.Info("viewer playing", "path", ctx.Path, "remote", ctx.Conn.NetConn().RemoteAddr(),
 		"transport", ctx.Session.Transport().Protocol)
-	m.viewerJoined(ctx.Session)
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
@@ -262,7 +302,14 @@ func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Respons
 	if h.udp != nil {
 		h.udp.closeGates(udpPortsOf(ctx.Session))
 	}
-	if m := (*Server)(h).lookup(ctx.Session.Path()); m != nil && m.viewerLeft(ctx.Session) {
+	m := (*Server)(h).lookup(ctx.Session.Path())
+	if m != nil && ctx.Session.Stream() == m.tcp.stream {
+		m.tcp.remove(ctx.Session)
+		if cc := coalescingOf(ctx.Conn.NetConn()); cc != nil {
+			cc.pause()
+		}
+	}
+	if m != nil && m.viewerLeft(ctx.Session) {
 		h.log.Info("viewer paused", "path", m.path, "remote", ctx.Conn.NetConn().RemoteAddr(), "viewers", m.Viewers())
 	}
 	return &base.Response{StatusCode: base.StatusOK}, nil
@@ -273,6 +320,7 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	m := (*Server)(h).lookup(ctx.Session.Path())
 	if m != nil {
 		m.gate.leave(ctx.Session)
+		m.tcp.remove(ctx.Session)
 	}
 	if m != nil && m.viewerLeft(ctx.Session) {
 		h.log.Info("viewer left", "path", m.path, "viewers", m.Viewers(), "reason", ctx.Error)
@@ -320,4 +368,43 @@ func (s *Server) Unmount(m *Mount) {
 	s.mu.Unlock()
 	m.OnViewerJoin(nil)
 	m.close()
+}
+
+// playDirect makes the mount write to the plain TCP viewer playing in
+// ctx once the PLAY is answered, on the channels its SETUPs were answered
+// with. It returns an error response when those are not known.
+func (h *handler) playDirect(m *Mount, ctx *gortsplib.ServerHandlerOnPlayCtx) *base.Response {
+	cc := coalescingOf(ctx.Conn.NetConn())
+	var sh headers.Session
+	if cc == nil || sh.Unmarshal(ctx.Request.Header["Session"]) != nil {
+		return &base.Response{StatusCode: base.StatusInternalServerError}
+	}
+	medias, channels := ctx.Session.Medias(), cc.channels(sh.Session)
+	if len(channels) != len(medias) {
+		h.log.Warn("play without the channels of its setups", "path", m.path, "medias", len(medias), "channels", len(channels))
+		return &base.Response{StatusCode: base.StatusInternalServerError}
+	}
+	v := &directViewer{ss: ctx.Session, conn: cc, audio: -1}
+	for i, md := range medias {
+		switch {
+		case md == m.media:
+			v.video = byte(channels[i])
+		case m.audio != nil && md == m.audio.Media:
+			v.audio = channels[i]
+		}
+	}
+	m.tcp.add(v)
+	ss := ctx.Session
+	cc.playNext(func() { m.viewerJoined(ss) })
+	return nil
+}
+
+// coalescingOf is the coalescingConn under a gortsplib connection's
+// net.Conn, nil for one that is not (an HTTP tunnel's).
+func coalescingOf(c net.Conn) *coalescingConn {
+	if f, ok := c.(*firstRequestConn); ok {
+		c = f.Conn
+	}
+	cc, _ := c.(*coalescingConn)
+	return cc
 }
