@@ -434,11 +434,19 @@ func (d *directStream) add(v *directViewer) {
 	d.viewers = append(d.viewers, v)
 }
 
-// remove stops writing to ss.
-func (d *directStream) remove(ss *gortsplib.ServerSession) {
+// remove stops writing to ss. It reports whether ss was a viewer of d
+// found too slow, which gortsplib may have found first, by a write of its
+// own that failed.
+func (d *directStream) remove(ss *gortsplib.ServerSession) (slow bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	for _, v := range d.viewers {
+		if v.ss == ss {
+			slow = errors.Is(v.conn.directErr(), errTooSlow)
+		}
+	}
 	d.removeLocked(ss)
+	return slow
 }
 
 func (d *directStream) removeLocked(ss *gortsplib.ServerSession) {

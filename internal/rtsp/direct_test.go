@@ -274,3 +274,26 @@ func TestAPlainTCPViewerIsWrittenByItsMount(t *testing.T) {
 		t.Errorf("viewer infos %+v: want one viewer with bytes sent", infos)
 	}
 }
+
+// TestATooSlowViewerIsFoundWhoeverWritesFirst: a viewer's connection
+// found too slow by one of gortsplib's writes (a sender report) rather
+// than by the mount's is still reported as too slow when its session
+// closes, so that it is counted.
+func TestATooSlowViewerIsFoundWhoeverWritesFirst(t *testing.T) {
+	c, _ := directPair(t)
+	var d directStream
+	ss := &gortsplib.ServerSession{}
+	d.add(&directViewer{ss: ss, conn: c, audio: -1})
+	c.mu.Lock()
+	err := c.keepLocked([][]byte{make([]byte, directBacklogMax+1)}, 0) // as an SR write that overflows
+	c.mu.Unlock()
+	if !errors.Is(err, errTooSlow) {
+		t.Fatalf("keeping more than the bound: %v, want %v", err, errTooSlow)
+	}
+	if !d.remove(ss) {
+		t.Error("the session's viewer, too slow, is not reported so")
+	}
+	if d.remove(ss) {
+		t.Error("a session removed already is reported too slow again")
+	}
+}

@@ -320,7 +320,9 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	m := (*Server)(h).lookup(ctx.Session.Path())
 	if m != nil {
 		m.gate.leave(ctx.Session)
-		m.tcp.remove(ctx.Session)
+		if m.tcp.remove(ctx.Session) && m.tcp.onSlow != nil {
+			m.tcp.onSlow(ctx.Session)
+		}
 	}
 	if m != nil && m.viewerLeft(ctx.Session) {
 		h.log.Info("viewer left", "path", m.path, "viewers", m.Viewers(), "reason", ctx.Error)
