@@ -16,8 +16,9 @@ import (
 // viewer holds up to this much at once while an access unit is fanned out,
 // and the buffers stay in the pool until a GC or two: 8 KiB keeps it to
 // about 10 KiB per viewer (measured, docs/benchmarks.md) for one or two
-// writes per frame instead of one per packet. Over plain TCP most packets
-// are not copied but written from their mount's sentPackets.
+// writes per frame instead of one per packet. Over plain TCP (with
+// Config.DisableDirectTCP) most packets are not copied but written from
+// their mount's sentPackets.
 const coalesceLimit = 8 << 10
 
 // coalesceStart is the capacity a new buffer starts with; it grows up to
@@ -81,6 +82,11 @@ func (l *coalescingListener) Accept() (net.Conn, error) {
 // exactly one interleaved packet) is written at once, after what is held.
 // Nothing is held past the last packet of an access unit, so coalescing
 // adds no latency and needs no timer.
+//
+// Over plain TCP gortsplib writes a viewer no RTP: its mount does, through
+// the connection's direct state (direct.go), and every write then goes
+// there. What follows is for RTSPS, and for plain TCP with
+// Config.DisableDirectTCP.
 //
 // gortsplib marshals every viewer's packet into a buffer of the viewer's,
 // which it reuses, so a held packet must be copied; but over plain TCP a
