@@ -64,7 +64,6 @@ var errTooSlow = errors.New("viewer too slow: more than 2 MiB unwritten")
 // directConn is the state of a coalescingConn whose viewer its mount
 // writes to, guarded by the connection's mu.
 type directConn struct {
-	raw       syscall.RawConn
 	timeout   time.Duration  // for what drain writes
 	onPlaying func()         // called once the PLAY's response is written
 	playing   bool           // the mount writes to it
@@ -89,7 +88,7 @@ func (c *coalescingConn) startDirect(timeout time.Duration) bool {
 	if c.raw == nil || c.buf != nil || c.vec != nil {
 		return false
 	}
-	c.direct = &directConn{raw: c.raw, timeout: timeout}
+	c.direct = &directConn{timeout: timeout}
 	return true
 }
 
@@ -180,13 +179,16 @@ func (c *coalescingConn) writeDirectLocked(p []byte) (int, error) {
 
 // writeAU writes one access unit's packets to c, video on channel vch and
 // audio on ach (none when ach < 0), if c is playing; it reports whether it
-// did and the bytes it wrote or kept.
+// did and the bytes it wrote or kept, or why c cannot be written to.
 func (c *coalescingConn) writeAU(vch byte, video [][]byte, ach int, audio [][]byte) (bool, int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := c.direct
 	if d == nil || !d.playing {
 		return false, 0, nil
+	}
+	if d.err != nil {
+		return false, 0, d.err
 	}
 	if ach < 0 {
 		audio = nil
@@ -213,7 +215,10 @@ func (c *coalescingConn) writeAU(vch byte, video [][]byte, ach int, audio [][]by
 	err := c.sendLocked(bufs)
 	clear(bufs) // no reference to the mount's packets stays
 	d.bufs = bufs[:0]
-	return true, total, err
+	if err != nil {
+		return false, 0, err
+	}
+	return true, total, nil
 }
 
 // sendLocked writes bufs, in order after anything kept, without blocking:
@@ -283,7 +288,7 @@ func (c *coalescingConn) writevNow(bufs [][]byte) (int, error) {
 		}
 		var n int
 		var errno syscall.Errno
-		err := d.raw.Write(func(fd uintptr) bool {
+		err := c.raw.Write(func(fd uintptr) bool {
 			for {
 				r, _, e := unix.Syscall(unix.SYS_WRITEV, fd, uintptr(unsafe.Pointer(&iov[0])), uintptr(len(iov)))
 				if e == unix.EINTR {
@@ -329,7 +334,7 @@ func (c *coalescingConn) drain() {
 		c.deadline.SetWriteDeadline(c.Conn, time.Now().Add(d.timeout)) //nolint:errcheck
 		_, err := c.Conn.Write(b)
 		c.mu.Lock()
-		if err != nil {
+		if err != nil && d.err == nil { // the first error is the cause: errTooSlow stays
 			d.err = fmt.Errorf("write to a slow viewer: %w", err)
 			d.backlog = nil
 		}
@@ -353,18 +358,16 @@ type directViewer struct {
 
 // directStream is a mount's tcp stream and what it writes to its viewers.
 type directStream struct {
-	stream     *gortsplib.ServerStream
-	videoSSRC  uint32
-	audioSSRC  uint32
-	videoSR    *rtpsender.Sender
-	audioSR    *rtpsender.Sender              // nil without audio
-	onSlow     func(*gortsplib.ServerSession) // a viewer was disconnected as too slow
-	mu         sync.Mutex                     // guards viewers; never taken under a conn's mu
-	viewers    []*directViewer                // in the order they played
-	video      [][]byte                       // the access unit's video packets, the mount's
-	audio      [][]byte
-	bytes      uint64 // written to viewers, guarded by mu
-	senderStop func()
+	stream    *gortsplib.ServerStream
+	videoSSRC uint32
+	audioSSRC uint32
+	videoSR   *rtpsender.Sender
+	audioSR   *rtpsender.Sender // nil without audio
+	mu        sync.Mutex        // guards viewers; never taken under a conn's mu
+	viewers   []*directViewer   // in the order they played
+	video     [][]byte          // the access unit's video packets, the mount's
+	audio     [][]byte
+	bytes     uint64 // written to viewers, guarded by mu
 }
 
 func newDirectStream(gs *gortsplib.Server, desc *description.Session, video, audio *description.Media) (*directStream, error) {
@@ -406,9 +409,26 @@ func (d *directStream) close() {
 	d.stream.Close()
 }
 
-// marshal appends pkt, with the tcp stream's SSRC, to *to, and counts it
-// for the sender reports.
-func (d *directStream) marshal(to *[][]byte, sr *rtpsender.Sender, ssrc uint32, pkt *rtp.Packet, ntp time.Time) error {
+// begin starts an access unit: it reports whether any viewer is on the
+// tcp stream, and empties what a failed write of the last one left.
+func (d *directStream) begin() bool {
+	d.video, d.audio = d.video[:0], d.audio[:0]
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.viewers) > 0
+}
+
+// addVideo and addAudio add pkt, with the tcp stream's SSRC, to the access
+// unit, and count it for the sender reports.
+func (d *directStream) addVideo(pkt *rtp.Packet, ntp time.Time) error {
+	return marshalInto(&d.video, d.videoSR, d.videoSSRC, pkt, ntp)
+}
+
+func (d *directStream) addAudio(pkt *rtp.Packet, ntp time.Time) error {
+	return marshalInto(&d.audio, d.audioSR, d.audioSSRC, pkt, ntp)
+}
+
+func marshalInto(to *[][]byte, sr *rtpsender.Sender, ssrc uint32, pkt *rtp.Packet, ntp time.Time) error {
 	pkt.SSRC = ssrc
 	b, err := pkt.Marshal()
 	if err != nil {
@@ -435,8 +455,8 @@ func (d *directStream) add(v *directViewer) {
 }
 
 // remove stops writing to ss. It reports whether ss was a viewer of d
-// found too slow, which gortsplib may have found first, by a write of its
-// own that failed.
+// found too slow, by the mount's write or by one of gortsplib's (a sender
+// report).
 func (d *directStream) remove(ss *gortsplib.ServerSession) (slow bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -455,11 +475,12 @@ func (d *directStream) removeLocked(ss *gortsplib.ServerSession) {
 
 // write writes the access unit in d.video and d.audio to every viewer and
 // empties them; withheld counts the video packets of viewers waiting for
-// their first IDR.
+// their first IDR. A viewer that cannot be written to has its session
+// closed; it stays until OnSessionClose removes it (and counts it if it
+// was too slow), writing nothing meanwhile.
 func (d *directStream) write(idr bool, withheld func(uint64)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	var gone []*directViewer
 	for _, v := range d.viewers {
 		if !v.started && !idr {
 			withheld(uint64(len(d.video)))
@@ -468,21 +489,13 @@ func (d *directStream) write(idr bool, withheld func(uint64)) {
 		ok, n, err := v.conn.writeAU(v.video, d.video, v.audio, d.audio)
 		d.bytes += uint64(n)
 		v.bytes += uint64(n)
-		if err != nil {
-			gone = append(gone, v)
-			continue
-		}
-		if ok {
+		switch {
+		case err != nil:
+			v.ss.Close()
+		case ok:
 			v.started = true
-		} else if !v.started {
+		case !v.started:
 			withheld(uint64(len(d.video)))
-		}
-	}
-	for _, v := range gone {
-		d.removeLocked(v.ss)
-		v.ss.Close()
-		if d.onSlow != nil && errors.Is(v.conn.directErr(), errTooSlow) {
-			d.onSlow(v.ss)
 		}
 	}
 	clear(d.video)
@@ -500,16 +513,15 @@ func (c *coalescingConn) directErr() error {
 	return c.direct.err
 }
 
-// sent is the bytes written to ss, and whether it is a viewer of d.
-func (d *directStream) sent(ss *gortsplib.ServerSession) (uint64, bool) {
+// sentTo is the bytes written to each viewer.
+func (d *directStream) sentTo() map[*gortsplib.ServerSession]uint64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	out := make(map[*gortsplib.ServerSession]uint64, len(d.viewers))
 	for _, v := range d.viewers {
-		if v.ss == ss {
-			return v.bytes, true
-		}
+		out[v.ss] = v.bytes
 	}
-	return 0, false
+	return out
 }
 
 // bytesOut is the bytes written to the viewers.

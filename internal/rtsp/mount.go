@@ -263,6 +263,7 @@ func (m *Mount) ViewerInfos() []ViewerInfo {
 		sessions[ss] = t
 	}
 	m.vmu.Unlock()
+	direct := m.tcp.sentTo()
 	out := make([]ViewerInfo, 0, len(sessions))
 	for ss, since := range sessions {
 		v := ViewerInfo{Since: since}
@@ -275,9 +276,7 @@ func (m *Mount) ViewerInfos() []ViewerInfo {
 		if st := ss.Stats(); st != nil {
 			v.BytesSent = st.OutboundBytes
 		}
-		if n, ok := m.tcp.sent(ss); ok {
-			v.BytesSent += n
-		}
+		v.BytesSent += direct[ss]
 		out = append(out, v)
 	}
 	return out
@@ -331,10 +330,7 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		return fmt.Errorf("packetise %s: %w", m.path, err)
 	}
 	idr := h264.IsRandomAccess(au)
-	direct := m.tcp.active()
-	if direct {
-		m.tcp.video, m.tcp.audio = m.tcp.video[:0], m.tcp.audio[:0] // what a failed write left
-	}
+	direct := m.tcp.begin()
 	for i, p := range pkts {
 		p.Timestamp = uint32(rtpTS)
 		p.SSRC = m.ssrc // as gortsplib sets it: the kept copy is the packet sent
@@ -348,7 +344,7 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 			return fmt.Errorf("write %s: %w", m.path, err)
 		}
 		if direct {
-			if err := m.tcp.marshal(&m.tcp.video, m.tcp.videoSR, m.tcp.videoSSRC, p, capture); err != nil {
+			if err := m.tcp.addVideo(p, capture); err != nil {
 				return fmt.Errorf("write %s: %w", m.path, err)
 			}
 		}
@@ -390,7 +386,7 @@ func (m *Mount) writeAudio(pts time.Duration, capture time.Time, direct bool) er
 			return fmt.Errorf("write %s audio: %w", m.path, err)
 		}
 		if direct {
-			if err := m.tcp.marshal(&m.tcp.audio, m.tcp.audioSR, m.tcp.audioSSRC, p, ntp); err != nil {
+			if err := m.tcp.addAudio(p, ntp); err != nil {
 				return fmt.Errorf("write %s audio: %w", m.path, err)
 			}
 		}

@@ -167,12 +167,6 @@ func (s *Server) MountWith(path string, sps, pps []byte, c MountConfig) (*Mount,
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", path, err)
 	}
-	m.tcp.onSlow = func(ss *gortsplib.ServerSession) {
-		if m.dropSlow(ss) {
-			s.log.Warn("viewer too slow, disconnected", "path", path, "backlog_max", directBacklogMax,
-				"slow_viewers", m.SlowViewers())
-		}
-	}
 	s.mounts[path] = m
 	return m, nil
 }
@@ -304,7 +298,7 @@ func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Respons
 	}
 	m := (*Server)(h).lookup(ctx.Session.Path())
 	if m != nil && ctx.Session.Stream() == m.tcp.stream {
-		m.tcp.remove(ctx.Session)
+		h.stopDirect(m, ctx.Session)
 		if cc := coalescingOf(ctx.Conn.NetConn()); cc != nil {
 			cc.pause()
 		}
@@ -320,9 +314,7 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 	m := (*Server)(h).lookup(ctx.Session.Path())
 	if m != nil {
 		m.gate.leave(ctx.Session)
-		if m.tcp.remove(ctx.Session) && m.tcp.onSlow != nil {
-			m.tcp.onSlow(ctx.Session)
-		}
+		h.stopDirect(m, ctx.Session)
 	}
 	if m != nil && m.viewerLeft(ctx.Session) {
 		h.log.Info("viewer left", "path", m.path, "viewers", m.Viewers(), "reason", ctx.Error)
@@ -399,6 +391,15 @@ func (h *handler) playDirect(m *Mount, ctx *gortsplib.ServerHandlerOnPlayCtx) *b
 	ss := ctx.Session
 	cc.playNext(func() { m.viewerJoined(ss) })
 	return nil
+}
+
+// stopDirect stops the mount's writes to ss, and counts and logs it as
+// too slow if it was.
+func (h *handler) stopDirect(m *Mount, ss *gortsplib.ServerSession) {
+	if m.tcp.remove(ss) && m.dropSlow(ss) {
+		h.log.Warn("viewer too slow, disconnected", "path", m.path, "backlog_max", directBacklogMax,
+			"slow_viewers", m.SlowViewers())
+	}
 }
 
 // coalescingOf is the coalescingConn under a gortsplib connection's
