@@ -49,6 +49,7 @@ func roleRTSP(args []string) error {
 	queue := fs.Int("queue", 0, "packets queued per viewer (a power of two); 0: internal/rtsp's default")
 	gso := fs.Bool("gso", true, "send a UDP viewer's access unit in one UDP_SEGMENT send (false: a datagram per packet)")
 	direct := fs.Bool("direct", true, "write plain TCP viewers from the mount (false: through gortsplib's write queue)")
+	directUDP := fs.Bool("direct-udp", true, "write UDP viewers from the mount (false: through gortsplib's write queue)")
 	memProfile := fs.String("memprofile", "", "write a heap profile to this file at each SIGUSR1")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -63,7 +64,7 @@ func roleRTSP(args []string) error {
 		return err
 	}
 	srv, err := rtsp.Listen(rtsp.Config{Address: "127.0.0.1:0", UDPRTPAddress: rtp, UDPRTCPAddress: rtcp,
-		WriteQueueSize: *queue, DisableGSO: !*gso, DisableDirectTCP: !*direct, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+		WriteQueueSize: *queue, DisableGSO: !*gso, DisableDirectTCP: !*direct, DisableDirectUDP: !*directUDP, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		return err
 	}

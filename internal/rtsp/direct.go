@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -22,33 +23,38 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Over plain TCP a mount writes its access units to its viewers itself.
-// gortsplib hands a stream's packets to its viewers one at a time: for
-// every packet and every viewer it allocates, queues, wakes the viewer's
-// writer goroutine and marshals into the viewer's buffer, which at 1000
-// viewers was most of framecast's fan-out CPU and keeps every viewer's
-// write queue and writer stack in use. So each mount has a second
-// ServerStream, tcp, with the same description, that plain TCP viewers set
-// up (OnSetup) and gortsplib never gets an RTP packet of: it answers their
-// requests and sends the RTCP sender reports of rtpsender.Senders the
-// mount feeds. The mount marshals each packet once more with the tcp
-// stream's SSRC and writes a viewer's whole access unit (its video and the
-// audio due with it, interleaved as RFC 2326 §10.12 frames with the
-// channels of the viewer's SETUP responses) in one writev, viewer after
-// viewer in the order they came, from the goroutine that writes the
-// access unit.
+// Over plain TCP and unicast UDP a mount writes its access units to its
+// viewers itself. gortsplib hands a stream's packets to its viewers one at
+// a time: for every packet and every viewer it allocates, queues, wakes
+// the viewer's writer goroutine and marshals into the viewer's buffer,
+// which at 1000 viewers was most of framecast's fan-out CPU and keeps
+// every viewer's write queue and writer stack in use. So each mount has a
+// second ServerStream, direct, with the same description, that plain TCP
+// and UDP viewers set up (OnSetup) and gortsplib never gets an RTP packet
+// of: it answers their requests and sends the RTCP sender reports of
+// rtpsender.Senders the mount feeds. The mount marshals each packet once
+// more with the direct stream's SSRC and writes a viewer's whole access
+// unit, viewer after viewer in the order they came, from the goroutine
+// that writes the access unit: over TCP its video and the audio due with
+// it, interleaved as RFC 2326 §10.12 frames with the channels of the
+// viewer's SETUP responses, in one writev; over UDP, to the client ports
+// of those responses at the address of its RTSP connection (where
+// gortsplib sends), in one UDP_SEGMENT sendmsg per media from the
+// server's RTP socket (gsoConn.sendAU).
 //
 // Nothing waits for a viewer: every write to a direct connection, the
 // mount's and gortsplib's (responses, sender reports), is tried without
 // blocking, and what the socket does not take is kept, in order, for a
 // goroutine of the connection's to write (drain). A viewer with more than
 // directBacklogMax bytes kept is too slow: it is disconnected, as
-// gortsplib disconnects a viewer whose write queue is full. A viewer's
-// first video is an IDR's, after its PLAY (and each PLAY after a PAUSE)
-// has been answered.
+// gortsplib disconnects a viewer whose write queue is full. Datagrams the
+// RTP socket has no room for are dropped and counted, as gortsplib's full
+// queue of a UDP viewer drops them. A viewer's first video is an IDR's,
+// after its PLAY (and each PLAY after a PAUSE) has been answered.
 //
-// RTSPS and tunnelled viewers, and everything over UDP, go through
-// gortsplib as before (coalescingConn, gsoConn).
+// RTSPS and tunnelled viewers, and multicast, go through gortsplib as
+// before (coalescingConn, gsoConn), as do all with Config.DisableDirectTCP
+// and DisableDirectUDP.
 
 // directBacklogMax bounds the bytes a direct connection keeps unwritten:
 // a 4K IDR is about 1 MB.
@@ -111,7 +117,8 @@ func (c *coalescingConn) pause() {
 	}
 }
 
-// setupChannel is the interleaved channel a SETUP's answer gave a session.
+// setupChannel is the interleaved channel (TCP) or the client's RTP port
+// (UDP) a SETUP's answer gave a session.
 type setupChannel struct {
 	session string
 	channel int
@@ -121,8 +128,8 @@ type setupChannel struct {
 // session sets up a media or two.
 const directSetupsKept = 8
 
-// channels returns the interleaved channels of session's SETUP answers on
-// c, in order.
+// channels returns the interleaved channels (or, over UDP, the client's
+// RTP ports) of session's SETUP answers on c, in order.
 func (c *coalescingConn) channels(session string) []int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -140,7 +147,8 @@ func (c *coalescingConn) channels(session string) []int {
 
 // rememberSetup records the channel of p if it is a successful answer to
 // a TCP SETUP (the only answers with a Transport header and interleaved
-// channels), as gortsplib wrote it.
+// channels), or the client's RTP port of a UDP SETUP's (the port gortsplib
+// sends that media to), as gortsplib wrote it.
 func (d *directConn) rememberSetup(p []byte) {
 	if !bytes.HasPrefix(p, []byte("RTSP/1.0 200 ")) || !bytes.Contains(p, []byte("\r\nTransport: ")) {
 		return
@@ -151,13 +159,22 @@ func (d *directConn) rememberSetup(p []byte) {
 	}
 	var th headers.Transport
 	var sh headers.Session
-	if th.Unmarshal(res.Header["Transport"]) != nil || sh.Unmarshal(res.Header["Session"]) != nil || th.InterleavedIDs == nil {
+	if th.Unmarshal(res.Header["Transport"]) != nil || sh.Unmarshal(res.Header["Session"]) != nil {
+		return
+	}
+	var ch int
+	switch {
+	case th.InterleavedIDs != nil:
+		ch = th.InterleavedIDs[0]
+	case th.ClientPorts != nil:
+		ch = th.ClientPorts[0]
+	default:
 		return
 	}
 	if len(d.setups) == directSetupsKept {
 		d.setups = slices.Delete(d.setups, 0, 1)
 	}
-	d.setups = append(d.setups, setupChannel{sh.Session, th.InterleavedIDs[0]})
+	d.setups = append(d.setups, setupChannel{sh.Session, ch})
 }
 
 // writeDirectLocked is Write for a direct connection; c.mu is held.
@@ -346,17 +363,22 @@ func (c *coalescingConn) drain() {
 	}
 }
 
-// directViewer is one viewer a mount writes to.
+// directViewer is one viewer a mount writes to: over TCP on its
+// connection, or over UDP to its RTP ports from the server's RTP socket.
 type directViewer struct {
 	ss      *gortsplib.ServerSession
-	conn    *coalescingConn
-	video   byte   // interleaved channels
-	audio   int    // -1 without audio
-	started bool   // has had its first IDR
-	bytes   uint64 // written to it
+	conn    *coalescingConn // its RTSP connection
+	video   byte            // interleaved channels (TCP)
+	audio   int             // -1 without audio
+	udp     *gsoConn        // the RTP socket for a viewer over UDP; nil over TCP
+	videoTo netip.AddrPort  // its RTP addresses over UDP
+	audioTo netip.AddrPort  // not valid without audio
+	started bool            // has had its first IDR
+	bytes   uint64          // written to it
 }
 
-// directStream is a mount's tcp stream and what it writes to its viewers.
+// directStream is a mount's direct stream and what it writes to its
+// viewers.
 type directStream struct {
 	stream    *gortsplib.ServerStream
 	videoSSRC uint32
@@ -367,7 +389,8 @@ type directStream struct {
 	viewers   []*directViewer   // in the order they played
 	video     [][]byte          // the access unit's video packets, the mount's
 	audio     [][]byte
-	bytes     uint64 // written to viewers, guarded by mu
+	bytes     uint64    // written to viewers, guarded by mu
+	batch     *gsoBatch // scratch of the writes to UDP viewers, guarded by mu
 }
 
 func newDirectStream(gs *gortsplib.Server, desc *description.Session, video, audio *description.Media) (*directStream, error) {
@@ -375,7 +398,7 @@ func newDirectStream(gs *gortsplib.Server, desc *description.Session, video, aud
 	if err := st.Initialize(); err != nil {
 		return nil, err
 	}
-	d := &directStream{stream: st}
+	d := &directStream{stream: st, batch: newGSOBatch()}
 	stats := st.Stats()
 	d.videoSSRC = stats.Medias[video].Formats[video.Formats[0]].LocalSSRC
 	sender := func(m *description.Media, rate int) *rtpsender.Sender {
@@ -392,7 +415,7 @@ func newDirectStream(gs *gortsplib.Server, desc *description.Session, video, aud
 	return d, nil
 }
 
-// senderReportPeriod is the period of the tcp stream's RTCP sender
+// senderReportPeriod is the period of the direct stream's RTCP sender
 // reports. With gortsplib's own period, 10 s, about one in ten of 1000
 // viewers (gortsplib's client) joining at 100/s got nothing for 4.5 s
 // after the last joins, in four of nine runs, though every packet was
@@ -410,7 +433,7 @@ func (d *directStream) close() {
 }
 
 // begin starts an access unit: it reports whether any viewer is on the
-// tcp stream, and empties what a failed write of the last one left.
+// direct stream, and empties what a failed write of the last one left.
 func (d *directStream) begin() bool {
 	d.video, d.audio = d.video[:0], d.audio[:0]
 	d.mu.Lock()
@@ -418,7 +441,7 @@ func (d *directStream) begin() bool {
 	return len(d.viewers) > 0
 }
 
-// addVideo and addAudio add pkt, with the tcp stream's SSRC, to the access
+// addVideo and addAudio add pkt, with the direct stream's SSRC, to the access
 // unit, and count it for the sender reports.
 func (d *directStream) addVideo(pkt *rtp.Packet, ntp time.Time) error {
 	return marshalInto(&d.video, d.videoSR, d.videoSSRC, pkt, ntp)
@@ -439,7 +462,7 @@ func marshalInto(to *[][]byte, sr *rtpsender.Sender, ssrc uint32, pkt *rtp.Packe
 	return nil
 }
 
-// active reports whether any viewer is on the tcp stream.
+// active reports whether any viewer is on the direct stream.
 func (d *directStream) active() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -475,10 +498,11 @@ func (d *directStream) removeLocked(ss *gortsplib.ServerSession) {
 
 // write writes the access unit in d.video and d.audio to every viewer and
 // empties them; withheld counts the video packets of viewers waiting for
-// their first IDR. A viewer that cannot be written to has its session
-// closed; it stays until OnSessionClose removes it (and counts it if it
-// was too slow), writing nothing meanwhile.
-func (d *directStream) write(idr bool, withheld func(uint64)) {
+// their first IDR, and dropped the packets to UDP viewers that the RTP
+// socket had no room for. A viewer that cannot be written to has its
+// session closed; it stays until OnSessionClose removes it (and counts it
+// if it was too slow), writing nothing meanwhile.
+func (d *directStream) write(idr bool, withheld, dropped func(uint64)) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, v := range d.viewers {
@@ -486,7 +510,14 @@ func (d *directStream) write(idr bool, withheld func(uint64)) {
 			withheld(uint64(len(d.video)))
 			continue
 		}
-		ok, n, err := v.conn.writeAU(v.video, d.video, v.audio, d.audio)
+		var ok bool
+		var n int
+		var err error
+		if v.udp != nil {
+			ok, n, err = d.sendUDP(v, dropped)
+		} else {
+			ok, n, err = v.conn.writeAU(v.video, d.video, v.audio, d.audio)
+		}
 		d.bytes += uint64(n)
 		v.bytes += uint64(n)
 		switch {
@@ -501,6 +532,31 @@ func (d *directStream) write(idr bool, withheld func(uint64)) {
 	clear(d.video)
 	clear(d.audio)
 	d.video, d.audio = d.video[:0], d.audio[:0]
+}
+
+// sendUDP sends the access unit to the UDP viewer v, if it is playing; it
+// reports whether it did and the bytes sent.
+func (d *directStream) sendUDP(v *directViewer, dropped func(uint64)) (bool, int, error) {
+	if !v.conn.playingNow() {
+		return false, 0, nil
+	}
+	n, lost, err := v.udp.sendAU(d.batch, v.videoTo, d.video)
+	if err == nil && v.audioTo.IsValid() && len(d.audio) > 0 {
+		var an, alost int
+		an, alost, err = v.udp.sendAU(d.batch, v.audioTo, d.audio)
+		n, lost = n+an, lost+alost
+	}
+	if lost > 0 {
+		dropped(uint64(lost))
+	}
+	return err == nil, n, err
+}
+
+// playingNow reports whether c's viewer plays: its PLAY has been answered.
+func (c *coalescingConn) playingNow() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.direct != nil && c.direct.playing && c.direct.err == nil
 }
 
 // directErr is why writes to c fail, nil if they do not.

@@ -17,6 +17,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
+
+	"github.com/framecast/framecast/internal/testkit"
 )
 
 // directPair is a direct coalescingConn on a socket of 127.0.0.1 with a
@@ -149,17 +151,25 @@ func TestADirectConnKeepsEverythingInOrder(t *testing.T) {
 	}
 }
 
-// TestAPlainTCPViewerIsWrittenByItsMount: a viewer over plain TCP gets
+// TestAViewerIsWrittenByItsMount: a viewer over plain TCP or UDP gets
 // the mount's video and audio from the mount (none of it through
 // gortsplib's write queue), with the SSRCs its SETUPs announced, video
 // from an IDR on, sequence numbers without a gap, and RTCP sender reports.
-func TestAPlainTCPViewerIsWrittenByItsMount(t *testing.T) {
+func TestAViewerIsWrittenByItsMount(t *testing.T) {
 	period := senderReportPeriod
 	senderReportPeriod = 200 * time.Millisecond
 	t.Cleanup(func() { senderReportPeriod = period })
+	for _, proto := range []gortsplib.Protocol{gortsplib.ProtocolTCP, gortsplib.ProtocolUDP} {
+		t.Run(proto.String(), func(t *testing.T) { testAViewerIsWrittenByItsMount(t, proto) })
+	}
+}
+
+func testAViewerIsWrittenByItsMount(t *testing.T, proto gortsplib.Protocol) {
 	sps := []byte{0x67, 0x64, 0x00, 0x28, 0xac}
 	pps := []byte{0x68, 0xee, 0x3c, 0xb0}
-	s, err := Listen(Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)})
+	cfg := Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
+	cfg.UDPRTPAddress, cfg.UDPRTCPAddress = testkit.UDPPair(t)
+	s, err := Listen(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -172,7 +182,6 @@ func TestAPlainTCPViewerIsWrittenByItsMount(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	proto := gortsplib.ProtocolTCP
 	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
 	if err := c.Start(); err != nil {
 		t.Fatal(err)
@@ -244,8 +253,8 @@ func TestAPlainTCPViewerIsWrittenByItsMount(t *testing.T) {
 		}
 		break
 	}
-	if !m.tcp.active() {
-		t.Error("the TCP viewer is not one its mount writes to")
+	if !m.direct.active() {
+		t.Errorf("the %s viewer is not one its mount writes to", proto)
 	}
 	mu.Lock()
 	defer mu.Unlock()
@@ -261,11 +270,11 @@ func TestAPlainTCPViewerIsWrittenByItsMount(t *testing.T) {
 			t.Fatalf("video packet %d: sequence number %d after %d", i, videoPkts[i].SequenceNumber, videoPkts[i-1].SequenceNumber)
 		}
 	}
-	if got, want := videoPkts[0].SSRC, m.tcp.videoSSRC; got != want {
-		t.Errorf("video SSRC %08x, want the tcp stream's %08x", got, want)
+	if got, want := videoPkts[0].SSRC, m.direct.videoSSRC; got != want {
+		t.Errorf("video SSRC %08x, want the direct stream's %08x", got, want)
 	}
-	if !reports[m.tcp.videoSSRC] || !reports[m.tcp.audioSSRC] {
-		t.Errorf("sender reports of %v, want the tcp stream's video and audio", reports)
+	if !reports[m.direct.videoSSRC] || !reports[m.direct.audioSSRC] {
+		t.Errorf("sender reports of %v, want the direct stream's video and audio", reports)
 	}
 	if st := m.stream.Stats(); st.OutboundBytes != 0 {
 		t.Errorf("gortsplib's stream sent %d bytes; the viewer is the mount's", st.OutboundBytes)

@@ -125,8 +125,16 @@ type gsoBatch struct {
 	iov  [gsoMaxSegments]unix.Iovec
 	sa   [unix.SizeofSockaddrInet6]byte // a RawSockaddrInet4 or RawSockaddrInet6
 	oob  [32]byte                       // unix.CmsgSpace(2) is 24 on 64-bit Linux, 16 on 32-bit
-	errc syscall.Errno
-	sent func(fd uintptr) bool // rawSend, for RawConn.Write
+	errc    syscall.Errno
+	sent    func(fd uintptr) bool // rawSend, for RawConn.Write
+	sentNow func(fd uintptr) bool // rawSendNow
+}
+
+// newGSOBatch returns an empty batch.
+func newGSOBatch() *gsoBatch {
+	b := &gsoBatch{}
+	b.sent, b.sentNow = b.rawSend, b.rawSendNow
+	return b
 }
 
 // reset empties b for a new batch to to, and drops its references to
@@ -219,8 +227,7 @@ func (c *gsoConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		send = c.sweep(now, send)
 		if !alone {
 			if b, _ = c.pool.Get().(*gsoBatch); b == nil {
-				b = &gsoBatch{}
-				b.sent = b.rawSend
+				b = newGSOBatch()
 			}
 			b.reset(to, now)
 			v.batch = b
@@ -348,23 +355,33 @@ func (c *gsoConn) send(b *gsoBatch) error {
 // size in a UDP_SEGMENT control message. The standard library's
 // WriteMsgUDP takes one buffer; this takes b's as they are.
 func (c *gsoConn) sendmsg(b *gsoBatch) error {
-	for i, p := range b.segs[:b.n] {
-		b.iov[i].Base = &p[0]
-		b.iov[i].SetLen(len(p))
+	return c.sendmsgOf(b, 0, b.n, b.sent)
+}
+
+// sendmsgOf sends the segments from up to to of b with one sendmsg and
+// send (rawSend or rawSendNow): as one datagram if they are one, else with
+// UDP_SEGMENT.
+func (c *gsoConn) sendmsgOf(b *gsoBatch, from, to int, send func(fd uintptr) bool) error {
+	for i, p := range b.segs[from:to] {
+		b.iov[from+i].Base = &p[0]
+		b.iov[from+i].SetLen(len(p))
 	}
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&b.oob[0]))
-	h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(b.oob[unix.CmsgLen(0):], uint16(b.seg))
 	salen, err := c.sockaddr(&b.sa, b.to)
 	if err != nil {
 		return err
 	}
-	b.msg = unix.Msghdr{Name: &b.sa[0], Namelen: salen, Iov: &b.iov[0], Control: &b.oob[0]}
-	b.msg.SetIovlen(b.n)
-	b.msg.SetControllen(unix.CmsgSpace(2))
+	b.msg = unix.Msghdr{Name: &b.sa[0], Namelen: salen, Iov: &b.iov[from]}
+	b.msg.SetIovlen(to - from)
+	if to-from > 1 {
+		h := (*unix.Cmsghdr)(unsafe.Pointer(&b.oob[0]))
+		h.Level, h.Type = unix.SOL_UDP, unix.UDP_SEGMENT
+		h.SetLen(unix.CmsgLen(2))
+		binary.NativeEndian.PutUint16(b.oob[unix.CmsgLen(0):], uint16(b.seg))
+		b.msg.Control = &b.oob[0]
+		b.msg.SetControllen(unix.CmsgSpace(2))
+	}
 	b.errc = 0
-	if err := c.raw.Write(b.sent); err != nil {
+	if err := c.raw.Write(send); err != nil {
 		return err
 	}
 	if b.errc != 0 {
@@ -382,6 +399,75 @@ func (b *gsoBatch) rawSend(fd uintptr) bool {
 	}
 	b.errc = e
 	return true
+}
+
+// rawSendNow is rawSend that never waits: a full socket buffer is
+// EAGAIN in errc.
+func (b *gsoBatch) rawSendNow(fd uintptr) bool {
+	for {
+		_, _, e := unix.Syscall(unix.SYS_SENDMSG, fd, uintptr(unsafe.Pointer(&b.msg)), 0)
+		if e != unix.EINTR {
+			b.errc = e
+			return true
+		}
+	}
+}
+
+// sendAU sends pkts, one viewer's packets of an access unit for one of
+// its medias, to to at once and without waiting for the socket: the
+// writes of a mount to its UDP viewers (direct.go). The packets are
+// grouped as WriteTo groups them, a UDP_SEGMENT sendmsg for each group,
+// and are not copied; b is scratch, empty again when sendAU returns. It
+// returns the bytes sent, the packets the socket's buffer had no room for
+// (dropped, as UDP drops), and an error that is not that.
+func (c *gsoConn) sendAU(b *gsoBatch, to netip.AddrPort, pkts [][]byte) (sent, dropped int, err error) {
+	b.reset(to, time.Time{})
+	flush := func() {
+		n, d, e := c.sendNow(b)
+		sent, dropped, err = sent+n, dropped+d, cmp.Or(err, e)
+		b.reset(to, time.Time{})
+	}
+	for _, p := range pkts {
+		if b.n > 0 && (len(p) > b.seg || b.short || b.n == gsoMaxSegments || b.bytes+len(p) > gsoMaxBytes) {
+			flush()
+		}
+		b.add(p, p)
+	}
+	if b.n > 0 {
+		flush()
+	}
+	b.reset(netip.AddrPort{}, time.Time{}) // no reference to the mount's packets stays
+	return sent, dropped, err
+}
+
+// sendNow sends the segments of b without waiting for the socket: with
+// UDP_SEGMENT unless it is refused, else one datagram each. It returns
+// the bytes sent and the segments the socket had no room for.
+func (c *gsoConn) sendNow(b *gsoBatch) (sent, dropped int, err error) {
+	if b.n > 1 && !c.off.Load() {
+		err := c.sendmsgOf(b, 0, b.n, b.sentNow)
+		switch {
+		case err == nil:
+			return b.bytes, 0, nil
+		case errors.Is(err, unix.EAGAIN):
+			return 0, b.n, nil
+		case !refused(err):
+			return 0, b.n, err
+		}
+		c.off.Store(true)
+	}
+	for i, p := range b.segs[:b.n] {
+		err := c.sendmsgOf(b, i, i+1, b.sentNow)
+		switch {
+		case err == nil:
+			sent += len(p)
+		case errors.Is(err, unix.EAGAIN):
+			dropped++
+		default:
+			return sent, dropped + b.n - i, err
+		}
+	}
+	return sent, dropped, nil
 }
 
 // sockaddr writes to into sa as the socket's family takes it (an IPv4

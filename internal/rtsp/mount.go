@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,9 @@ import (
 // producer restarts, and the RTP timestamps continue across producers.
 type Mount struct {
 	path   string
+	log    *slog.Logger // nil logs nothing
 	stream *gortsplib.ServerStream // for viewers over UDP, RTSPS and HTTP tunnels
-	tcp    *directStream           // for viewers over plain TCP (direct.go)
+	direct *directStream           // for viewers over plain TCP and UDP, written by the mount (direct.go)
 	media  *description.Media
 	forma  *format.H264
 
@@ -87,25 +89,25 @@ func newMount(gs *gortsplib.Server, reg *videoRegistry, path string, sps, pps []
 	if audio != nil {
 		audioMedia = audio.Media
 	}
-	tcp, err := newDirectStream(gs, desc, media, audioMedia)
+	direct, err := newDirectStream(gs, desc, media, audioMedia)
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
 	enc, err := h264desc.NewEncoder(forma)
 	if err != nil {
-		tcp.close()
+		direct.close()
 		st.Close()
 		return nil, err
 	}
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		tcp.close()
+		direct.close()
 		st.Close()
 		return nil, err
 	}
 	m := &Mount{
-		path: path, stream: st, tcp: tcp, media: media, forma: forma, enc: enc,
+		path: path, stream: st, direct: direct, media: media, forma: forma, enc: enc,
 		lastRTP: int64(binary.BigEndian.Uint32(b[:]) >> 1), newEpoch: true, audio: audio,
 		viewers: make(map[*gortsplib.ServerSession]time.Time),
 		sinks:   make(map[*sink]struct{}),
@@ -173,16 +175,25 @@ func (m *Mount) dropSlow(ss *gortsplib.ServerSession) bool {
 	return true
 }
 
-// droppedUDP counts a packet that a UDP viewer's full queue refused, and
-// reports whether to log it: the first time, and then at most once per
-// udpDropLogEvery.
-func (m *Mount) droppedUDP(now time.Time) (total uint64, log bool) {
-	total = m.udpDropped.Add(1)
+// droppedUDP counts n packets that a UDP viewer's full queue or the RTP
+// socket refused, and reports whether to log it: the first time, and then
+// at most once per udpDropLogEvery.
+func (m *Mount) droppedUDP(now time.Time, n uint64) (total uint64, log bool) {
+	total = m.udpDropped.Add(n)
 	last := m.udpLogged.Load()
 	if last != 0 && now.UnixNano()-last < int64(udpDropLogEvery) {
 		return total, false
 	}
 	return total, m.udpLogged.CompareAndSwap(last, now.UnixNano())
+}
+
+// droppedDirect counts and logs n packets to a UDP viewer that the RTP
+// socket had no room for.
+func (m *Mount) droppedDirect(n uint64) {
+	if total, log := m.droppedUDP(time.Now(), n); log && m.log != nil {
+		m.log.Warn("server behind sending to UDP viewers, packets dropped", "path", m.path,
+			"dropped_udp_packets", total, "error", "RTP socket buffer full")
+	}
 }
 
 // udpDropLogEvery bounds the log lines of UDP drops, which come by the
@@ -191,7 +202,7 @@ const udpDropLogEvery = 10 * time.Second
 
 // DroppedUDPPackets is the number of RTP and RTCP packets not sent to UDP
 // viewers because the server had fallen behind sending to them (their write
-// queue was full). Those viewers are kept: UDP viewers expect loss, and the
+// queue or the RTP socket's buffer was full). Those viewers are kept: UDP viewers expect loss, and the
 // cause is the server's, not theirs.
 func (m *Mount) DroppedUDPPackets() uint64 { return m.udpDropped.Load() }
 
@@ -263,7 +274,7 @@ func (m *Mount) ViewerInfos() []ViewerInfo {
 		sessions[ss] = t
 	}
 	m.vmu.Unlock()
-	direct := m.tcp.sentTo()
+	direct := m.direct.sentTo()
 	out := make([]ViewerInfo, 0, len(sessions))
 	for ss, since := range sessions {
 		v := ViewerInfo{Since: since}
@@ -285,7 +296,7 @@ func (m *Mount) ViewerInfos() []ViewerInfo {
 // BytesOut is the number of RTP and RTCP bytes sent to the mount's viewers,
 // those gone included.
 func (m *Mount) BytesOut() uint64 {
-	return m.stream.Stats().OutboundBytes + m.tcp.stream.Stats().OutboundBytes + m.tcp.bytesOut()
+	return m.stream.Stats().OutboundBytes + m.direct.stream.Stats().OutboundBytes + m.direct.bytesOut()
 }
 
 // Viewers is the number of sessions playing the mount.
@@ -330,7 +341,7 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		return fmt.Errorf("packetise %s: %w", m.path, err)
 	}
 	idr := h264.IsRandomAccess(au)
-	direct := m.tcp.begin()
+	direct := m.direct.begin()
 	for i, p := range pkts {
 		p.Timestamp = uint32(rtpTS)
 		p.SSRC = m.ssrc // as gortsplib sets it: the kept copy is the packet sent
@@ -344,7 +355,7 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 			return fmt.Errorf("write %s: %w", m.path, err)
 		}
 		if direct {
-			if err := m.tcp.addVideo(p, capture); err != nil {
+			if err := m.direct.addVideo(p, capture); err != nil {
 				return fmt.Errorf("write %s: %w", m.path, err)
 			}
 		}
@@ -361,7 +372,7 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		}
 	}
 	if direct {
-		m.tcp.write(idr, func(n uint64) { m.video.withheld.Add(n) })
+		m.direct.write(idr, func(n uint64) { m.video.withheld.Add(n) }, m.droppedDirect)
 	}
 	m.vmu.Lock()
 	for s := range m.sinks {
@@ -386,7 +397,7 @@ func (m *Mount) writeAudio(pts time.Duration, capture time.Time, direct bool) er
 			return fmt.Errorf("write %s audio: %w", m.path, err)
 		}
 		if direct {
-			if err := m.tcp.addAudio(p, ntp); err != nil {
+			if err := m.direct.addAudio(p, ntp); err != nil {
 				return fmt.Errorf("write %s audio: %w", m.path, err)
 			}
 		}
@@ -395,7 +406,7 @@ func (m *Mount) writeAudio(pts time.Duration, capture time.Time, direct bool) er
 }
 
 func (m *Mount) close() {
-	m.tcp.close()
+	m.direct.close()
 	m.stream.Close()
 	m.reg.remove(m.ssrc, &m.video)
 }

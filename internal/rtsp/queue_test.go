@@ -78,7 +78,8 @@ func TestAViewerTakesA4KIDRWhole(t *testing.T) {
 // sending. The packets that do not fit are dropped and counted; the viewer
 // is not disconnected, and plays on.
 func TestAUDPViewerIsKeptWhenItsQueueOverflows(t *testing.T) {
-	cfg := Config{Address: "127.0.0.1:0", WriteQueueSize: 16, Logger: slog.New(slog.DiscardHandler)}
+	// gortsplib's queue: UDP viewers of RTSPS, and all with DisableDirectUDP.
+	cfg := Config{Address: "127.0.0.1:0", WriteQueueSize: 16, DisableDirectUDP: true, Logger: slog.New(slog.DiscardHandler)}
 	cfg.UDPRTPAddress, cfg.UDPRTCPAddress = testkit.UDPPair(t)
 	sps := []byte{0x67, 0x64, 0x00, 0x1f, 0xac}
 	pps := []byte{0x68, 0xee, 0x3c, 0xb0}

@@ -1,9 +1,10 @@
 // Package rtsp serves encoded H.264 streams to RTSP viewers through gortsplib.
 // It is the fan-out step of framecast's pipeline (source → convert → encode →
 // fan-out): the encoder hands each access unit to a Mount once; the Mount
-// writes it to its viewers over plain TCP itself, one writev per viewer
-// (direct.go), and gortsplib writes it to the others (UDP, multicast,
-// RTSPS, tunnels), with RTCP sender reports for all.
+// writes it to its viewers over plain TCP and unicast UDP itself, one
+// writev or UDP_SEGMENT sendmsg per viewer (direct.go), and gortsplib
+// writes it to the others (multicast, RTSPS, tunnels), with RTCP sender
+// reports for all.
 package rtsp
 
 import (
@@ -13,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -28,8 +30,8 @@ import (
 // once, so it must hold the largest: a 4K IDR at framecast's own bitrate is
 // several hundred packets, more than gortsplib's default of 256, which
 // dropped every 4K TCP viewer as too slow at its first IDR. 1024 holds an
-// IDR of 1.4 MB; each slot costs a viewer 16 bytes. Plain TCP viewers,
-// written to by their mount, use it only for RTCP.
+// IDR of 1.4 MB; each slot costs a viewer 16 bytes. Plain TCP and UDP
+// viewers, written to by their mount, use it only for RTCP.
 const DefaultWriteQueueSize = 1024
 
 // Config configures a Server.
@@ -68,6 +70,9 @@ type Config struct {
 	// write queue, as RTSPS and tunnelled ones do, rather than be written
 	// to by their mount (direct.go). For measuring.
 	DisableDirectTCP bool
+	// DisableDirectUDP does the same for UDP viewers: gortsplib queues
+	// their packets for the RTP socket (gsoConn). For measuring.
+	DisableDirectUDP bool
 	// WriteQueueSize is the number of packets queued per viewer (a power
 	// of two); 0 means DefaultWriteQueueSize.
 	WriteQueueSize int
@@ -167,6 +172,7 @@ func (s *Server) MountWith(path string, sps, pps []byte, c MountConfig) (*Mount,
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", path, err)
 	}
+	m.log = s.log
 	s.mounts[path] = m
 	return m, nil
 }
@@ -250,19 +256,31 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	return &base.Response{StatusCode: base.StatusOK}, h.streamFor(m, ctx), nil
 }
 
-// streamFor is the stream a SETUP of m joins: its tcp stream, written by
-// the mount (direct.go), over plain TCP; gortsplib's otherwise. A session
-// keeps the stream of its first SETUP.
+// streamFor is the stream a SETUP of m joins: its direct stream, written
+// by the mount (direct.go), over TCP or unicast UDP with a plain RTSP
+// connection; gortsplib's otherwise. A session keeps the stream of its
+// first SETUP.
 func (h *handler) streamFor(m *Mount, ctx *gortsplib.ServerHandlerOnSetupCtx) *gortsplib.ServerStream {
-	if st := ctx.Session.Stream(); st == m.stream || st == m.tcp.stream {
+	if st := ctx.Session.Stream(); st == m.stream || st == m.direct.stream {
 		return st
 	}
-	if h.cfg.DisableDirectTCP || ctx.Transport == nil || ctx.Transport.Protocol != gortsplib.ProtocolTCP ||
-		ctx.Conn.Transport().Tunnel != gortsplib.TunnelNone { // a WebSocket tunnel frames what it carries
+	if ctx.Transport == nil || ctx.Conn.Transport().Tunnel != gortsplib.TunnelNone { // a WebSocket tunnel frames what it carries
+		return m.stream
+	}
+	switch ctx.Transport.Protocol {
+	case gortsplib.ProtocolTCP:
+		if h.cfg.DisableDirectTCP {
+			return m.stream
+		}
+	case gortsplib.ProtocolUDP:
+		if h.cfg.DisableDirectUDP || h.udp == nil || ctx.Transport.Profile != headers.TransportProfileAVP {
+			return m.stream
+		}
+	default:
 		return m.stream
 	}
 	if cc := coalescingOf(ctx.Conn.NetConn()); cc != nil && cc.startDirect(h.gs.WriteTimeout) {
-		return m.tcp.stream
+		return m.direct.stream
 	}
 	return m.stream
 }
@@ -276,7 +294,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 		return notFound(ctx.Path), nil
 	}
 	m.gate.leave(ctx.Session) // left already, unless the SETUP's answer was missed
-	if ctx.Session.Stream() == m.tcp.stream {
+	if ctx.Session.Stream() == m.direct.stream {
 		if res := h.playDirect(m, ctx); res != nil {
 			return res, nil
 		}
@@ -297,7 +315,7 @@ func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Respons
 		h.udp.closeGates(udpPortsOf(ctx.Session))
 	}
 	m := (*Server)(h).lookup(ctx.Session.Path())
-	if m != nil && ctx.Session.Stream() == m.tcp.stream {
+	if m != nil && ctx.Session.Stream() == m.direct.stream {
 		h.stopDirect(m, ctx.Session)
 		if cc := coalescingOf(ctx.Conn.NetConn()); cc != nil {
 			cc.pause()
@@ -335,7 +353,7 @@ func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteEr
 		if m == nil {
 			return
 		}
-		if total, log := m.droppedUDP(time.Now()); log {
+		if total, log := m.droppedUDP(time.Now(), 1); log {
 			h.log.Warn("server behind sending to UDP viewers, packets dropped", "path", m.path,
 				"queue", h.gs.WriteQueueSize, "dropped_udp_packets", total, "error", ctx.Error)
 		}
@@ -364,9 +382,11 @@ func (s *Server) Unmount(m *Mount) {
 	m.close()
 }
 
-// playDirect makes the mount write to the plain TCP viewer playing in
-// ctx once the PLAY is answered, on the channels its SETUPs were answered
-// with. It returns an error response when those are not known.
+// playDirect makes the mount write to the viewer playing in ctx once the
+// PLAY is answered: over TCP on the channels its SETUPs were answered
+// with, over UDP to the client ports they were answered with, at the
+// address of its connection (as gortsplib sends). It returns an error
+// response when those are not known.
 func (h *handler) playDirect(m *Mount, ctx *gortsplib.ServerHandlerOnPlayCtx) *base.Response {
 	cc := coalescingOf(ctx.Conn.NetConn())
 	var sh headers.Session
@@ -379,15 +399,31 @@ func (h *handler) playDirect(m *Mount, ctx *gortsplib.ServerHandlerOnPlayCtx) *b
 		return &base.Response{StatusCode: base.StatusInternalServerError}
 	}
 	v := &directViewer{ss: ctx.Session, conn: cc, audio: -1}
+	var ip netip.Addr
+	if t := ctx.Session.Transport(); t != nil && t.Protocol == gortsplib.ProtocolUDP {
+		ta, ok := cc.RemoteAddr().(*net.TCPAddr)
+		if !ok || h.udp == nil {
+			return &base.Response{StatusCode: base.StatusInternalServerError}
+		}
+		v.udp, ip = h.udp, ta.AddrPort().Addr()
+	}
 	for i, md := range medias {
+		var to netip.AddrPort
+		if v.udp != nil {
+			to = unmapped(netip.AddrPortFrom(ip, uint16(channels[i])))
+		}
 		switch {
+		case md == m.media && v.udp != nil:
+			v.videoTo = to
 		case md == m.media:
 			v.video = byte(channels[i])
+		case m.audio != nil && md == m.audio.Media && v.udp != nil:
+			v.audioTo = to
 		case m.audio != nil && md == m.audio.Media:
 			v.audio = channels[i]
 		}
 	}
-	m.tcp.add(v)
+	m.direct.add(v)
 	ss := ctx.Session
 	cc.playNext(func() { m.viewerJoined(ss) })
 	return nil
@@ -396,7 +432,7 @@ func (h *handler) playDirect(m *Mount, ctx *gortsplib.ServerHandlerOnPlayCtx) *b
 // stopDirect stops the mount's writes to ss, and counts and logs it as
 // too slow if it was.
 func (h *handler) stopDirect(m *Mount, ss *gortsplib.ServerSession) {
-	if m.tcp.remove(ss) && m.dropSlow(ss) {
+	if m.direct.remove(ss) && m.dropSlow(ss) {
 		h.log.Warn("viewer too slow, disconnected", "path", m.path, "backlog_max", directBacklogMax,
 			"slow_viewers", m.SlowViewers())
 	}
