@@ -77,9 +77,15 @@ type directConn struct {
 	draining  bool           // drain runs: only it writes to the socket
 	err       error          // why drain failed
 	setups    []setupChannel // the latest SETUP answers' channels, at most directSetupsKept
-	iov       []unix.Iovec   // scratch of writevNow
-	hdrs      []byte         // scratch of writeAU: interleaved headers
-	bufs      [][]byte       // scratch of writeAU
+}
+
+// directScratch is what writing an access unit to a connection builds:
+// one for all the viewers of a stream, which it writes one after the
+// other, rather than one grown to an IDR's size for each.
+type directScratch struct {
+	iov  []unix.Iovec // of writevNow
+	hdrs []byte       // interleaved headers
+	bufs [][]byte
 }
 
 // startDirect makes c a direct connection: from now on its writes do not
@@ -188,7 +194,7 @@ func (c *coalescingConn) writeDirectLocked(p []byte) (int, error) {
 			f()
 		}()
 	}
-	if err := c.sendLocked([][]byte{p}); err != nil {
+	if err := c.sendLocked([][]byte{p}, nil); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -196,8 +202,9 @@ func (c *coalescingConn) writeDirectLocked(p []byte) (int, error) {
 
 // writeAU writes one access unit's packets to c, video on channel vch and
 // audio on ach (none when ach < 0), if c is playing; it reports whether it
-// did and the bytes it wrote or kept, or why c cannot be written to.
-func (c *coalescingConn) writeAU(vch byte, video [][]byte, ach int, audio [][]byte) (bool, int, error) {
+// did and the bytes it wrote or kept, or why c cannot be written to. s is
+// scratch, its caller's alone while writeAU runs.
+func (c *coalescingConn) writeAU(s *directScratch, vch byte, video [][]byte, ach int, audio [][]byte) (bool, int, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d := c.direct
@@ -211,11 +218,11 @@ func (c *coalescingConn) writeAU(vch byte, video [][]byte, ach int, audio [][]by
 		audio = nil
 	}
 	n := len(video) + len(audio)
-	if cap(d.hdrs) < 4*n {
-		d.hdrs = make([]byte, 4*n)
+	if cap(s.hdrs) < 4*n {
+		s.hdrs = make([]byte, 4*n)
 	}
-	hdrs := d.hdrs[:4*n]
-	bufs := d.bufs[:0]
+	hdrs := s.hdrs[:4*n]
+	bufs := s.bufs[:0]
 	total := 0
 	add := func(i int, ch byte, p []byte) {
 		h := hdrs[4*i : 4*i+4]
@@ -229,9 +236,9 @@ func (c *coalescingConn) writeAU(vch byte, video [][]byte, ach int, audio [][]by
 	for i, p := range audio {
 		add(len(video)+i, byte(ach), p)
 	}
-	err := c.sendLocked(bufs)
+	err := c.sendLocked(bufs, &s.iov)
 	clear(bufs) // no reference to the mount's packets stays
-	d.bufs = bufs[:0]
+	s.bufs = bufs[:0]
 	if err != nil {
 		return false, 0, err
 	}
@@ -239,8 +246,9 @@ func (c *coalescingConn) writeAU(vch byte, video [][]byte, ach int, audio [][]by
 }
 
 // sendLocked writes bufs, in order after anything kept, without blocking:
-// what the socket does not take now is kept for drain.
-func (c *coalescingConn) sendLocked(bufs [][]byte) error {
+// what the socket does not take now is kept for drain. iov is scratch for
+// writevNow; nil allocates it.
+func (c *coalescingConn) sendLocked(bufs [][]byte, iov *[]unix.Iovec) error {
 	d := c.direct
 	if d.err != nil {
 		return d.err
@@ -248,7 +256,7 @@ func (c *coalescingConn) sendLocked(bufs [][]byte) error {
 	if d.draining {
 		return c.keepLocked(bufs, 0)
 	}
-	n, err := c.writevNow(bufs)
+	n, err := c.writevNow(bufs, iov)
 	if err != nil {
 		d.err = err
 		return err
@@ -283,13 +291,16 @@ func (c *coalescingConn) keepLocked(bufs [][]byte, skip int) error {
 }
 
 // writevNow writes bufs with writev without waiting for the socket, and
-// returns the bytes written: fewer than all when its buffer is full.
-func (c *coalescingConn) writevNow(bufs [][]byte) (int, error) {
-	d := c.direct
+// returns the bytes written: fewer than all when its buffer is full. The
+// iovecs are built in scratch (nil: a new slice).
+func (c *coalescingConn) writevNow(bufs [][]byte, scratch *[]unix.Iovec) (int, error) {
+	if scratch == nil {
+		scratch = new([]unix.Iovec)
+	}
 	written := 0
 	for len(bufs) > 0 {
 		k := min(len(bufs), directIOVMax)
-		iov, want := d.iov[:0], 0
+		iov, want := (*scratch)[:0], 0
 		for _, b := range bufs[:k] {
 			if len(b) == 0 {
 				continue
@@ -316,7 +327,7 @@ func (c *coalescingConn) writevNow(bufs [][]byte) (int, error) {
 			}
 		})
 		clear(iov)
-		d.iov = iov[:0]
+		*scratch = iov[:0]
 		switch {
 		case err != nil:
 			return written, err
@@ -390,7 +401,8 @@ type directStream struct {
 	video     [][]byte          // the access unit's video packets, the mount's
 	audio     [][]byte
 	bytes     uint64    // written to viewers, guarded by mu
-	batch     *gsoBatch // scratch of the writes to UDP viewers, guarded by mu
+	batch     *gsoBatch     // scratch of the writes to UDP viewers, guarded by mu
+	scratch   directScratch // of the writes to TCP viewers, guarded by mu
 }
 
 func newDirectStream(gs *gortsplib.Server, desc *description.Session, video, audio *description.Media) (*directStream, error) {
@@ -516,7 +528,7 @@ func (d *directStream) write(idr bool, withheld, dropped func(uint64)) {
 		if v.udp != nil {
 			ok, n, err = d.sendUDP(v, dropped)
 		} else {
-			ok, n, err = v.conn.writeAU(v.video, d.video, v.audio, d.audio)
+			ok, n, err = v.conn.writeAU(&d.scratch, v.video, d.video, v.audio, d.audio)
 		}
 		d.bytes += uint64(n)
 		v.bytes += uint64(n)

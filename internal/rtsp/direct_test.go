@@ -93,7 +93,7 @@ func TestADirectConnNeverWaitsForItsViewer(t *testing.T) {
 	done := make(chan error, 1)
 	go func() {
 		for i := 0; ; i++ {
-			if _, _, err := c.writeAU(0, accessUnit(i, 40, 1400), -1, nil); err != nil {
+			if _, _, err := c.writeAU(new(directScratch), 0, accessUnit(i, 40, 1400), -1, nil); err != nil {
 				done <- err
 				return
 			}
@@ -120,7 +120,7 @@ func TestADirectConnKeepsEverythingInOrder(t *testing.T) {
 	var want []byte
 	for i := range 20 {
 		au := accessUnit(i, 30, 1400)
-		if ok, _, err := c.writeAU(2, au, 4, [][]byte{{byte(i), 1, 2}}); !ok || err != nil {
+		if ok, _, err := c.writeAU(new(directScratch), 2, au, 4, [][]byte{{byte(i), 1, 2}}); !ok || err != nil {
 			t.Fatalf("access unit %d: written %v, %v", i, ok, err)
 		}
 		want = append(want, interleave(2, au)...)
