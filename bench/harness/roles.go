@@ -41,8 +41,8 @@ var roles = map[string]func(args []string) error{
 
 // roleRTSP is framecast's fan-out alone: internal/rtsp serving one GOP of
 // encoded 720p access units in a loop at 30 fps, with its write queue size,
-// UDP segmentation offload and the mount's own writes to TCP viewers as
-// knobs (framecast.Config exposes none). It is not part of make bench; it measures what the queue size
+// UDP segmentation offload and the mount's own writes to TCP and UDP
+// viewers as knobs (framecast.Config exposes none). It is not part of make bench; it measures what the queue size
 // does to viewers dropped as slow, and what UDP_SEGMENT saves.
 func roleRTSP(args []string) error {
 	fs := flag.NewFlagSet("role-rtsp", flag.ContinueOnError)
