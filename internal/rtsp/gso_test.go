@@ -112,6 +112,62 @@ func TestGSOConnSendsEachPacketAsItsOwnDatagram(t *testing.T) {
 	}
 }
 
+// TestGSOConnSendAUSendsEachPacketAsItsOwnDatagram: the mount's writes
+// to a UDP viewer (sendAU), with UDP_SEGMENT and without, arrive as the
+// packets they were, in order, all counted as sent, and leave no reference
+// to them in the scratch batch.
+func TestGSOConnSendAUSendsEachPacketAsItsOwnDatagram(t *testing.T) {
+	long := make([]int, 70)
+	for i := range long {
+		long[i] = 900
+	}
+	big := make([]int, 50) // more than gsoMaxBytes in all
+	for i := range big {
+		big[i] = 1440
+	}
+	frames := map[string][]int{
+		"one packet":            {1200},
+		"idr":                   {30, 1440, 1440, 1440, 900},
+		"short then longer":     {1440, 700, 1440, 1440},
+		"larger than the first": {500, 1440, 1440},
+		"more than 64":          append(long, 100),
+		"more than 64 KB":       big,
+	}
+	for _, off := range []bool{false, true} {
+		for name, sizes := range frames {
+			t.Run(name, func(t *testing.T) {
+				c, recv := gsoPair(t)
+				c.off.Store(off)
+				var want [][]byte
+				total := 0
+				for i, n := range sizes {
+					want = append(want, rtpPacket(byte(i), n, i == len(sizes)-1))
+					total += n
+				}
+				b := newGSOBatch()
+				sent, dropped, err := c.sendAU(b, recv.LocalAddr().(*net.UDPAddr).AddrPort(), want)
+				if err != nil || dropped != 0 || sent != total {
+					t.Fatalf("sendAU: %d bytes sent of %d, %d dropped, %v", sent, total, dropped, err)
+				}
+				got := receive(t, recv, len(want))
+				for i := range want {
+					if !bytes.Equal(got[i], want[i]) {
+						t.Fatalf("datagram %d: %d bytes, want packet %d (%d bytes)", i, len(got[i]), i, len(want[i]))
+					}
+				}
+				for i, seg := range b.segs {
+					if seg != nil {
+						t.Fatalf("segment %d of the scratch batch still refers to a packet", i)
+					}
+				}
+				if !off && c.off.Load() {
+					t.Errorf("the kernel refused UDP_SEGMENT on loopback")
+				}
+			})
+		}
+	}
+}
+
 // TestGSOConnSendsAStaleBatch: packets whose access unit never ends (the
 // viewer left mid-frame) go out with the next write, to anyone, once they
 // are gsoStale old.
