@@ -59,111 +59,92 @@ func receive(t *testing.T, c *net.UDPConn, n int) [][]byte {
 	return out
 }
 
-// TestGSOConnSendsEachPacketAsItsOwnDatagram: whatever the batching (a
-// small packet first, equal segments, a short last one, a second short
-// one, a larger one, the 64-segment bound), the receiver gets every
-// packet as the datagram it was, in order, once the access unit's last
-// packet (marker) is written; with UDP_SEGMENT refused too.
+// receiveExactly reads a datagram for each of want and checks that it is
+// that packet.
+func receiveExactly(t *testing.T, c *net.UDPConn, want [][]byte) {
+	t.Helper()
+	got := receive(t, c, len(want))
+	for i := range want {
+		if !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("datagram %d: %d bytes, want packet %d (%d bytes)", i, len(got[i]), i, len(want[i]))
+		}
+	}
+}
+
 // pk is a packet of a test frame.
 type pk struct {
 	size   int
 	marker bool
 }
 
-func TestGSOConnSendsEachPacketAsItsOwnDatagram(t *testing.T) {
-	long := make([]pk, 70, 71)
-	for i := range long {
-		long[i] = pk{900, false}
+// gsoFrames are access units that batching cuts in each of its ways: a
+// small packet first, equal segments, a short last one, a second short
+// one, a larger one, the 64-segment bound, the 64 KB bound.
+func gsoFrames() map[string][]pk {
+	frame := func(n, size int) []pk {
+		f := make([]pk, n, n+1)
+		for i := range f {
+			f[i] = pk{size, false}
+		}
+		return f
 	}
-	frames := map[string][]pk{
+	return map[string][]pk{
 		"one packet":            {{1200, true}},
 		"idr":                   {{30, false}, {1440, false}, {1440, false}, {1440, false}, {900, true}},
 		"short then longer":     {{1440, false}, {700, false}, {1440, false}, {1440, true}},
 		"larger than the first": {{500, false}, {1440, false}, {1440, true}},
-		"more than 64":          append(long, pk{100, true}),
-	}
-	for _, off := range []bool{false, true} {
-		for name, frame := range frames {
-			t.Run(name, func(t *testing.T) {
-				c, recv := gsoPair(t)
-				c.off.Store(off)
-				var want [][]byte
-				for i, p := range frame {
-					pkt := rtpPacket(byte(i), p.size, p.marker)
-					want = append(want, pkt)
-					if n, err := c.WriteTo(pkt, recv.LocalAddr()); err != nil || n != len(pkt) {
-						t.Fatalf("WriteTo: %d, %v", n, err)
-					}
-				}
-				got := receive(t, recv, len(want))
-				for i := range want {
-					if !bytes.Equal(got[i], want[i]) {
-						t.Fatalf("datagram %d: %d bytes, want packet %d (%d bytes)", i, len(got[i]), i, len(want[i]))
-					}
-				}
-				if n := c.held(); n != 0 {
-					t.Errorf("%d batches held after the access unit ended", n)
-				}
-				if !off && c.off.Load() {
-					t.Errorf("the kernel refused UDP_SEGMENT on loopback")
-				}
-			})
-		}
+		"more than 64":          append(frame(70, 900), pk{100, true}),
+		"more than 64 KB":       append(frame(49, 1440), pk{1440, true}),
 	}
 }
 
-// TestGSOConnSendAUSendsEachPacketAsItsOwnDatagram: the mount's writes
-// to a UDP viewer (sendAU), with UDP_SEGMENT and without, arrive as the
-// packets they were, in order, all counted as sent, and leave no reference
-// to them in the scratch batch.
-func TestGSOConnSendAUSendsEachPacketAsItsOwnDatagram(t *testing.T) {
-	long := make([]int, 70)
-	for i := range long {
-		long[i] = 900
-	}
-	big := make([]int, 50) // more than gsoMaxBytes in all
-	for i := range big {
-		big[i] = 1440
-	}
-	frames := map[string][]int{
-		"one packet":            {1200},
-		"idr":                   {30, 1440, 1440, 1440, 900},
-		"short then longer":     {1440, 700, 1440, 1440},
-		"larger than the first": {500, 1440, 1440},
-		"more than 64":          append(long, 100),
-		"more than 64 KB":       big,
-	}
-	for _, off := range []bool{false, true} {
-		for name, sizes := range frames {
-			t.Run(name, func(t *testing.T) {
-				c, recv := gsoPair(t)
-				c.off.Store(off)
-				var want [][]byte
-				total := 0
-				for i, n := range sizes {
-					want = append(want, rtpPacket(byte(i), n, i == len(sizes)-1))
-					total += n
-				}
-				b := newGSOBatch()
-				sent, dropped, err := c.sendAU(b, recv.LocalAddr().(*net.UDPAddr).AddrPort(), want)
-				if err != nil || dropped != 0 || sent != total {
-					t.Fatalf("sendAU: %d bytes sent of %d, %d dropped, %v", sent, total, dropped, err)
-				}
-				got := receive(t, recv, len(want))
-				for i := range want {
-					if !bytes.Equal(got[i], want[i]) {
-						t.Fatalf("datagram %d: %d bytes, want packet %d (%d bytes)", i, len(got[i]), i, len(want[i]))
+// TestGSOConnSendsEachPacketAsItsOwnDatagram: whatever the batching
+// (gsoFrames), the receiver gets every packet as the datagram it was, in
+// order, with UDP_SEGMENT refused too: written by gortsplib packet after
+// packet (WriteTo), once the access unit's last packet (marker) is
+// written, with nothing held after it; and written by a mount at once
+// (sendAU), every byte counted as sent and no reference to a packet left
+// in its scratch batch.
+func TestGSOConnSendsEachPacketAsItsOwnDatagram(t *testing.T) {
+	for _, via := range []string{"WriteTo", "sendAU"} {
+		for _, off := range []bool{false, true} {
+			for name, frame := range gsoFrames() {
+				t.Run(via+"/"+name, func(t *testing.T) {
+					c, recv := gsoPair(t)
+					c.off.Store(off)
+					var want [][]byte
+					total := 0
+					for i, p := range frame {
+						want = append(want, rtpPacket(byte(i), p.size, p.marker))
+						total += p.size
 					}
-				}
-				for i, seg := range b.segs {
-					if seg != nil {
-						t.Fatalf("segment %d of the scratch batch still refers to a packet", i)
+					b := newGSOBatch()
+					if via == "WriteTo" {
+						for _, pkt := range want {
+							if n, err := c.WriteTo(pkt, recv.LocalAddr()); err != nil || n != len(pkt) {
+								t.Fatalf("WriteTo: %d, %v", n, err)
+							}
+						}
+					} else {
+						sent, dropped, err := c.sendAU(b, recv.LocalAddr().(*net.UDPAddr).AddrPort(), want)
+						if err != nil || dropped != 0 || sent != total {
+							t.Fatalf("sendAU: %d bytes sent of %d, %d dropped, %v", sent, total, dropped, err)
+						}
 					}
-				}
-				if !off && c.off.Load() {
-					t.Errorf("the kernel refused UDP_SEGMENT on loopback")
-				}
-			})
+					receiveExactly(t, recv, want)
+					if n := c.held(); n != 0 {
+						t.Errorf("%d batches held after the access unit ended", n)
+					}
+					for i, seg := range b.segs {
+						if seg != nil {
+							t.Fatalf("segment %d of the scratch batch still refers to a packet", i)
+						}
+					}
+					if !off && c.off.Load() {
+						t.Errorf("the kernel refused UDP_SEGMENT on loopback")
+					}
+				})
+			}
 		}
 	}
 }
@@ -200,12 +181,7 @@ func TestGSOConnKeepsOrderWhenUDPSegmentIsRefusedMidFrame(t *testing.T) {
 		want = append(want, pkt)
 		c.WriteTo(pkt, recv.LocalAddr())
 	}
-	got := receive(t, recv, len(want))
-	for i := range want {
-		if !bytes.Equal(got[i], want[i]) {
-			t.Fatalf("datagram %d: %d bytes, want packet %d (%d bytes)", i, len(got[i]), i, len(want[i]))
-		}
-	}
+	receiveExactly(t, recv, want)
 	if n := c.held(); n != 0 {
 		t.Errorf("%d batches held", n)
 	}
