@@ -54,7 +54,8 @@ import (
 //
 // RTSPS and tunnelled viewers, and multicast, go through gortsplib as
 // before (coalescingConn, gsoConn), as do all with Config.DisableDirectTCP
-// and DisableDirectUDP.
+// and DisableDirectUDP. Over plain RTSP, tunnels have a gortsplib server
+// of their own, so that the others' write queue can be small (router.go).
 
 // directBacklogMax bounds the bytes a direct connection keeps unwritten:
 // a 4K IDR is about 1 MB.
@@ -400,7 +401,7 @@ type directStream struct {
 	viewers   []*directViewer   // in the order they played
 	video     [][]byte          // the access unit's video packets, the mount's
 	audio     [][]byte
-	bytes     uint64    // written to viewers, guarded by mu
+	bytes     uint64        // written to viewers, guarded by mu
 	batch     *gsoBatch     // scratch of the writes to UDP viewers, guarded by mu
 	scratch   directScratch // of the writes to TCP viewers, guarded by mu
 }

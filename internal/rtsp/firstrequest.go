@@ -38,6 +38,7 @@ type firstRequestConn struct {
 	net.Conn
 	deadline time.Time
 	answered atomic.Bool
+	head     []byte // read by peek, not yet by Read
 }
 
 func newFirstRequestConn(c net.Conn, deadline time.Time) *firstRequestConn {
@@ -45,6 +46,34 @@ func newFirstRequestConn(c net.Conn, deadline time.Time) *firstRequestConn {
 	// whose deadline cannot be set is closed by its first read.
 	c.SetReadDeadline(deadline) //nolint:errcheck
 	return &firstRequestConn{Conn: c, deadline: deadline}
+}
+
+// peek reads the connection's first n bytes, before its first request's
+// deadline, and keeps them for Read. It is called before the connection
+// is handed on, by one goroutine.
+func (c *firstRequestConn) peek(n int) ([]byte, error) {
+	for len(c.head) < n {
+		if c.head == nil {
+			c.head = make([]byte, 0, n)
+		}
+		k, err := c.Conn.Read(c.head[len(c.head):n])
+		c.head = c.head[:len(c.head)+k]
+		if err != nil {
+			return c.head, err
+		}
+	}
+	return c.head, nil
+}
+
+func (c *firstRequestConn) Read(p []byte) (int, error) {
+	if len(c.head) > 0 {
+		n := copy(p, c.head)
+		if c.head = c.head[n:]; len(c.head) == 0 {
+			c.head = nil
+		}
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 func (c *firstRequestConn) Write(p []byte) (int, error) {

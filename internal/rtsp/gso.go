@@ -121,10 +121,10 @@ type gsoBatch struct {
 
 	// What sendmsg takes, kept with the batch so that sending allocates
 	// nothing.
-	msg  unix.Msghdr
-	iov  [gsoMaxSegments]unix.Iovec
-	sa   [unix.SizeofSockaddrInet6]byte // a RawSockaddrInet4 or RawSockaddrInet6
-	oob  [32]byte                       // unix.CmsgSpace(2) is 24 on 64-bit Linux, 16 on 32-bit
+	msg     unix.Msghdr
+	iov     [gsoMaxSegments]unix.Iovec
+	sa      [unix.SizeofSockaddrInet6]byte // a RawSockaddrInet4 or RawSockaddrInet6
+	oob     [32]byte                       // unix.CmsgSpace(2) is 24 on 64-bit Linux, 16 on 32-bit
 	errc    syscall.Errno
 	sent    func(fd uintptr) bool // rawSend, for RawConn.Write
 	sentNow func(fd uintptr) bool // rawSendNow

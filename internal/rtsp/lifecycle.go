@@ -2,6 +2,7 @@ package rtsp
 
 import (
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 
@@ -14,11 +15,27 @@ import (
 // Each connection it accepts must send its first request within
 // FirstRequestTimeout (firstRequestConn). Its connections write the RTP
 // packets of an access unit in one write (coalescingConn).
+//
+// With a tunnel server (router.go), the connections go through a router
+// to the main server or to it: listen is the main server's hook, and
+// listenTunnel the tunnel server's.
 func (s *Server) listen(network, address string) (net.Listener, error) {
 	if err := s.open(network, address); err != nil {
 		return nil, err
 	}
-	return s.firstRequest(newCoalescingListener(s.ln, s.videos)), nil
+	l := s.firstRequest(newCoalescingListener(s.ln, s.videos))
+	if !s.routed {
+		return l, nil
+	}
+	s.router = newRouter(l)
+	return s.router.main, nil
+}
+
+func (s *Server) listenTunnel(string, string) (net.Listener, error) {
+	if s.router == nil {
+		return nil, errors.New("rtsp: the tunnel server has no router")
+	}
+	return s.router.tunnel, nil
 }
 
 // listenTLS is gortsplib's TLSListen hook, listen for RTSPS: the first

@@ -25,8 +25,9 @@ import (
 // producer restarts, and the RTP timestamps continue across producers.
 type Mount struct {
 	path   string
-	log    *slog.Logger // nil logs nothing
-	stream *gortsplib.ServerStream // for viewers over UDP, RTSPS and HTTP tunnels
+	log    *slog.Logger            // nil logs nothing
+	stream *gortsplib.ServerStream // for viewers over RTSPS and multicast, and tunnels without a tunnel server
+	tunnel *gortsplib.ServerStream // the tunnel server's (router.go), nil without one
 	direct *directStream           // for viewers over plain TCP and UDP, written by the mount (direct.go)
 	media  *description.Media
 	forma  *format.H264
@@ -72,7 +73,7 @@ type MountConfig struct {
 	SilentAudio bool
 }
 
-func newMount(gs *gortsplib.Server, reg *videoRegistry, path string, sps, pps []byte, c MountConfig) (*Mount, error) {
+func newMount(gs, gt *gortsplib.Server, reg *videoRegistry, path string, sps, pps []byte, c MountConfig) (*Mount, error) {
 	desc, media, forma := h264desc.Session(sps, pps)
 	var audio *h264desc.SilentAudio
 	if c.SilentAudio {
@@ -81,40 +82,45 @@ func newMount(gs *gortsplib.Server, reg *videoRegistry, path string, sps, pps []
 			return nil, err
 		}
 	}
-	st := &gortsplib.ServerStream{Server: gs, Desc: desc}
-	if err := st.Initialize(); err != nil {
-		return nil, err
-	}
 	var audioMedia *description.Media
 	if audio != nil {
 		audioMedia = audio.Media
 	}
-	direct, err := newDirectStream(gs, desc, media, audioMedia)
-	if err != nil {
-		st.Close()
-		return nil, err
+	m := &Mount{
+		path: path, media: media, forma: forma, audio: audio, newEpoch: true,
+		viewers: make(map[*gortsplib.ServerSession]time.Time),
+		sinks:   make(map[*sink]struct{}),
+		reg:     reg,
 	}
-	enc, err := h264desc.NewEncoder(forma)
-	if err != nil {
-		direct.close()
-		st.Close()
+	var err error
+	if m.enc, err = h264desc.NewEncoder(forma); err != nil {
 		return nil, err
 	}
 	var b [4]byte
 	if _, err := rand.Read(b[:]); err != nil {
-		direct.close()
-		st.Close()
 		return nil, err
 	}
-	m := &Mount{
-		path: path, stream: st, direct: direct, media: media, forma: forma, enc: enc,
-		lastRTP: int64(binary.BigEndian.Uint32(b[:]) >> 1), newEpoch: true, audio: audio,
-		viewers: make(map[*gortsplib.ServerSession]time.Time),
-		sinks:   make(map[*sink]struct{}),
-		reg:     reg,
-		ssrc:    st.Stats().Medias[media].Formats[forma].LocalSSRC,
+	m.lastRTP = int64(binary.BigEndian.Uint32(b[:]) >> 1)
+	m.stream = &gortsplib.ServerStream{Server: gs, Desc: desc}
+	if err := m.stream.Initialize(); err != nil {
+		return nil, err
 	}
+	if m.direct, err = newDirectStream(gs, desc, media, audioMedia); err != nil {
+		m.stream.Close()
+		return nil, err
+	}
+	m.ssrc = m.stream.Stats().Medias[media].Formats[forma].LocalSSRC
 	reg.add(m.ssrc, &m.video)
+	if gt != nil {
+		m.tunnel = &gortsplib.ServerStream{Server: gt, Desc: desc}
+		if err := m.tunnel.Initialize(); err != nil {
+			m.tunnel = nil
+			m.close()
+			return nil, err
+		}
+		// The tunnel connections' join gates find the video by its SSRC.
+		reg.add(m.tunnel.Stats().Medias[media].Formats[forma].LocalSSRC, &m.video)
+	}
 	return m, nil
 }
 
@@ -296,7 +302,11 @@ func (m *Mount) ViewerInfos() []ViewerInfo {
 // BytesOut is the number of RTP and RTCP bytes sent to the mount's viewers,
 // those gone included.
 func (m *Mount) BytesOut() uint64 {
-	return m.stream.Stats().OutboundBytes + m.direct.stream.Stats().OutboundBytes + m.direct.bytesOut()
+	n := m.stream.Stats().OutboundBytes + m.direct.stream.Stats().OutboundBytes + m.direct.bytesOut()
+	if m.tunnel != nil {
+		n += m.tunnel.Stats().OutboundBytes
+	}
+	return n
 }
 
 // Viewers is the number of sessions playing the mount.
@@ -354,6 +364,11 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		if err := m.stream.WritePacketRTPWithNTP(m.media, p, capture); err != nil {
 			return fmt.Errorf("write %s: %w", m.path, err)
 		}
+		if m.tunnel != nil {
+			if err := m.tunnel.WritePacketRTPWithNTP(m.media, p, capture); err != nil {
+				return fmt.Errorf("write %s: %w", m.path, err)
+			}
+		}
 		if direct {
 			if err := m.direct.addVideo(p, capture); err != nil {
 				return fmt.Errorf("write %s: %w", m.path, err)
@@ -396,6 +411,11 @@ func (m *Mount) writeAudio(pts time.Duration, capture time.Time, direct bool) er
 		if err := m.stream.WritePacketRTPWithNTP(m.audio.Media, p, ntp); err != nil {
 			return fmt.Errorf("write %s audio: %w", m.path, err)
 		}
+		if m.tunnel != nil {
+			if err := m.tunnel.WritePacketRTPWithNTP(m.audio.Media, p, ntp); err != nil {
+				return fmt.Errorf("write %s audio: %w", m.path, err)
+			}
+		}
 		if direct {
 			if err := m.direct.addAudio(p, ntp); err != nil {
 				return fmt.Errorf("write %s audio: %w", m.path, err)
@@ -409,4 +429,8 @@ func (m *Mount) close() {
 	m.direct.close()
 	m.stream.Close()
 	m.reg.remove(m.ssrc, &m.video)
+	if m.tunnel != nil {
+		m.reg.remove(m.tunnel.Stats().Medias[m.media].Formats[m.forma].LocalSSRC, &m.video)
+		m.tunnel.Close()
+	}
 }

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -137,30 +138,44 @@ func listenMount(t *testing.T, cfg Config, path string, sps, pps []byte) (*Serve
 // media, its format and a decoder of it.
 func setupH264(t *testing.T, s *Server, path string, proto gortsplib.Protocol) (*gortsplib.Client, *description.Media, *format.H264, *rtph264.Decoder) {
 	t.Helper()
-	u, err := base.ParseURL("rtsp://" + s.Addr().String() + path)
+	c, media, forma, dec, err := setupH264Through(s, path, proto, gortsplib.TunnelNone)
 	if err != nil {
-		t.Fatal(err)
-	}
-	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto}
-	if err := c.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(c.Close)
+	return c, media, forma, dec
+}
+
+// setupH264Through is setupH264 through a tunnel, returning its error; the
+// caller closes the client.
+func setupH264Through(s *Server, path string, proto gortsplib.Protocol, tunnel gortsplib.Tunnel) (*gortsplib.Client, *description.Media, *format.H264, *rtph264.Decoder, error) {
+	u, err := base.ParseURL("rtsp://" + s.Addr().String() + path)
+	if err != nil {
+		return nil, nil, nil, nil, err
+	}
+	c := &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &proto, Tunnel: tunnel}
+	if err := c.Start(); err != nil {
+		return nil, nil, nil, nil, err
+	}
+	fail := func(err error) (*gortsplib.Client, *description.Media, *format.H264, *rtph264.Decoder, error) {
+		c.Close()
+		return nil, nil, nil, nil, err
+	}
 	desc, _, err := c.Describe(u)
 	if err != nil {
-		t.Fatal(err)
+		return fail(fmt.Errorf("describe: %w", err))
 	}
 	var forma *format.H264
 	media := desc.FindFormat(&forma)
 	if media == nil {
-		t.Fatal("no H.264 media in the SDP")
+		return fail(errors.New("no H.264 media in the SDP"))
 	}
 	dec, err := forma.CreateDecoder()
 	if err != nil {
-		t.Fatal(err)
+		return fail(err)
 	}
 	if _, err := c.Setup(desc.BaseURL, media, 0, 0); err != nil {
-		t.Fatal(err)
+		return fail(fmt.Errorf("setup: %w", err))
 	}
-	return c, media, forma, dec
+	return c, media, forma, dec, nil
 }

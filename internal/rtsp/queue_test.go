@@ -1,6 +1,8 @@
 package rtsp
 
 import (
+	"errors"
+	"io"
 	"log/slog"
 	"sync"
 	"testing"
@@ -16,14 +18,37 @@ import (
 // bitrate (several hundred RTP packets; 1 MB here, about 730) goes to a
 // TCP viewer's queue at once. The queue must hold it: a viewer whose
 // queue overflows is dropped as too slow, and with gortsplib's default of
-// 256 packets every 4K viewer was, at its first IDR.
+// 256 packets every 4K viewer was, at its first IDR. A plain TCP viewer,
+// written to by its mount, has no such queue; a tunnelled one, on the
+// tunnel server (router.go), has the full queue, though the main server's
+// is directWriteQueueSize.
 func TestAViewerTakesA4KIDRWhole(t *testing.T) {
+	for name, tunnel := range map[string]gortsplib.Tunnel{
+		"plain": gortsplib.TunnelNone, "HTTP tunnel": gortsplib.TunnelHTTP, "WebSocket tunnel": gortsplib.TunnelWebSocket,
+	} {
+		t.Run(name, func(t *testing.T) { testAViewerTakesA4KIDRWhole(t, tunnel) })
+	}
+}
+
+func testAViewerTakesA4KIDRWhole(t *testing.T, tunnel gortsplib.Tunnel) {
 	cfg := Config{Address: "127.0.0.1:0", Logger: slog.New(slog.DiscardHandler)}
 	sps := []byte{0x67, 0x64, 0x00, 0x33, 0xac}
 	pps := []byte{0x68, 0xee, 0x3c, 0xb0}
 	s, m := listenMount(t, cfg, "/4k", sps, pps)
+	if s.gt == nil || s.gs.WriteQueueSize != directWriteQueueSize {
+		t.Fatalf("tunnel server %v, main server's queue %d: want a tunnel server and a queue of %d", s.gt != nil, s.gs.WriteQueueSize, directWriteQueueSize)
+	}
 	const idrSize = 1 << 20
-	c, media, forma, dec := setupH264(t, s, "/4k", gortsplib.ProtocolTCP)
+	// gortsplib answers an HTTP tunnel's GET before it registers it
+	// (TestTunnelledViewersPlayPastTheFirstRequestDeadline): three tries.
+	c, media, forma, dec, err := setupH264Through(s, "/4k", gortsplib.ProtocolTCP, tunnel)
+	for try := 1; err != nil && errors.Is(err, io.EOF) && tunnel == gortsplib.TunnelHTTP && try < 3; try++ {
+		c, media, forma, dec, err = setupH264Through(s, "/4k", gortsplib.ProtocolTCP, tunnel)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
 	var mu sync.Mutex
 	idrs := 0
 	c.OnPacketRTP(media, forma, func(pkt *rtp.Packet) {
@@ -70,6 +95,16 @@ func TestAViewerTakesA4KIDRWhole(t *testing.T) {
 	}
 	if n := m.SlowViewers(); n != 0 {
 		t.Errorf("%d viewers dropped as too slow, want none", n)
+	}
+	tunnelled := m.tunnel.Stats().OutboundBytes
+	if tunnel != gortsplib.TunnelNone && tunnelled == 0 {
+		t.Error("a tunnelled viewer got nothing from the tunnel server's stream")
+	}
+	if tunnel == gortsplib.TunnelNone && tunnelled != 0 {
+		t.Errorf("the tunnel server's stream sent %d bytes to a plain viewer", tunnelled)
+	}
+	if n := m.stream.Stats().OutboundBytes; n != 0 {
+		t.Errorf("the main server's queued stream sent %d bytes", n)
 	}
 }
 

@@ -31,7 +31,9 @@ import (
 // several hundred packets, more than gortsplib's default of 256, which
 // dropped every 4K TCP viewer as too slow at its first IDR. 1024 holds an
 // IDR of 1.4 MB; each slot costs a viewer 16 bytes. Plain TCP and UDP
-// viewers, written to by their mount, use it only for RTCP.
+// viewers, written to by their mount, use a queue only for RTCP: over
+// plain RTSP their gortsplib server's is directWriteQueueSize, and
+// tunnelled viewers have this one on a server of their own (router.go).
 const DefaultWriteQueueSize = 1024
 
 // Config configures a Server.
@@ -73,8 +75,8 @@ type Config struct {
 	// DisableDirectUDP does the same for UDP viewers: gortsplib queues
 	// their packets for the RTP socket (gsoConn). For measuring.
 	DisableDirectUDP bool
-	// WriteQueueSize is the number of packets queued per viewer (a power
-	// of two); 0 means DefaultWriteQueueSize.
+	// WriteQueueSize is the number of packets queued per viewer that
+	// gortsplib writes to (a power of two); 0 means DefaultWriteQueueSize.
 	WriteQueueSize int
 	Logger         *slog.Logger
 	// Listen opens the RTSP TCP listener; nil means net.Listen. Accept
@@ -93,6 +95,9 @@ type Server struct {
 	cfg    Config
 	log    *slog.Logger
 	gs     *gortsplib.Server
+	gt     *gortsplib.Server // the tunnel server, nil unless routed (router.go)
+	routed bool              // tunnels have a server of their own
+	router *router           // set by listen when routed
 	adm    admission
 	videos *videoRegistry // the mounts' video, for the connection wrappers (joingate.go)
 	udp    *gsoConn       // the UDP viewers' RTP socket, nil without UDP; set by listenPacket in Listen
@@ -115,8 +120,15 @@ func Listen(cfg Config) (*Server, error) {
 		sessions: make(map[*gortsplib.ServerSession]string),
 		perPath:  make(map[string]int),
 	}}
+	// Tunnels get a server of their own (router.go) unless every viewer
+	// goes through gortsplib's queue anyway (RTSPS, DisableDirectTCP or
+	// DisableDirectUDP), or the listener is the caller's (its connections
+	// may not be TCP ones a mount can write to).
+	s.routed = cfg.TLSConfig == nil && cfg.Listen == nil && !cfg.DisableDirectTCP && !cfg.DisableDirectUDP
+	queue := cmp.Or(cfg.WriteQueueSize, DefaultWriteQueueSize)
+	main := &handler{Server: s}
 	s.gs = &gortsplib.Server{
-		Handler:           (*handler)(s),
+		Handler:           main,
 		RTSPAddress:       cfg.Address,
 		UDPRTPAddress:     cfg.UDPRTPAddress,
 		UDPRTCPAddress:    cfg.UDPRTCPAddress,
@@ -124,9 +136,13 @@ func Listen(cfg Config) (*Server, error) {
 		MulticastRTPPort:  cfg.MulticastRTPPort,
 		MulticastRTCPPort: cfg.MulticastRTCPPort,
 		TLSConfig:         cfg.TLSConfig,
-		WriteQueueSize:    cmp.Or(cfg.WriteQueueSize, DefaultWriteQueueSize),
+		WriteQueueSize:    queue,
 		Listen:            s.listen,
 		ListenPacket:      s.listenPacket,
+	}
+	main.gs = s.gs
+	if s.routed {
+		s.gs.WriteQueueSize = directWriteQueueSize
 	}
 	if cfg.TLSConfig != nil {
 		s.gs.TLSListen = s.listenTLS
@@ -136,6 +152,16 @@ func Listen(cfg Config) (*Server, error) {
 	}
 	if err := s.gs.Start(); err != nil {
 		return nil, fmt.Errorf("rtsp listen %s: %w", cfg.Address, err)
+	}
+	if s.routed {
+		tunnel := &handler{Server: s, tunnel: true}
+		s.gt = &gortsplib.Server{Handler: tunnel, RTSPAddress: cfg.Address, WriteQueueSize: queue, Listen: s.listenTunnel}
+		tunnel.gs = s.gt
+		if err := s.gt.Start(); err != nil {
+			s.gs.Close()
+			s.router.wait()
+			return nil, fmt.Errorf("rtsp tunnel server: %w", err)
+		}
 	}
 	s.watch()
 	return s, nil
@@ -168,7 +194,7 @@ func (s *Server) MountWith(path string, sps, pps []byte, c MountConfig) (*Mount,
 		m.SetParams(sps, pps)
 		return m, nil
 	}
-	m, err := newMount(s.gs, s.videos, path, sps, pps, c)
+	m, err := newMount(s.gs, s.gt, s.videos, path, sps, pps, c)
 	if err != nil {
 		return nil, fmt.Errorf("mount %s: %w", path, err)
 	}
@@ -194,15 +220,35 @@ func (s *Server) Close() {
 	// gortsplib first: a stream closed while a session sets up is a data
 	// race in gortsplib (a SETUP writes the session's transport after it
 	// joins the stream, without the stream's lock, and Close reads it).
-	s.gs.Close()
+	if s.gt != nil {
+		s.gt.Close()
+	}
+	s.gs.Close() // and the router's listener
+	if s.router != nil {
+		s.router.wait()
+	}
 	for _, m := range mounts {
 		m.close()
 	}
 	<-s.watched
 }
 
-// handler implements gortsplib's server callbacks.
-type handler Server
+// handler implements gortsplib's server callbacks, for the main server or
+// the tunnel server.
+type handler struct {
+	*Server
+	gs     *gortsplib.Server // the server it handles
+	tunnel bool              // the tunnel server's: its viewers are on the mounts' tunnel streams
+}
+
+// queued is m's stream on h's server whose packets gortsplib queues for
+// its viewers.
+func (h *handler) queued(m *Mount) *gortsplib.ServerStream {
+	if h.tunnel {
+		return m.tunnel
+	}
+	return m.stream
+}
 
 func notFound(path string) *base.Response {
 	return &base.Response{
@@ -219,12 +265,12 @@ func (h *handler) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.R
 	if res, err := h.authorize(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
-	m := (*Server)(h).lookup(ctx.Path)
+	m := h.lookup(ctx.Path)
 	if m == nil {
 		h.log.Info("describe of unknown path", "path", ctx.Path, "remote", ctx.Conn.NetConn().RemoteAddr())
 		return notFound(ctx.Path), nil, nil
 	}
-	return &base.Response{StatusCode: base.StatusOK}, m.stream, nil
+	return &base.Response{StatusCode: base.StatusOK}, h.queued(m), nil
 }
 
 // OnSetup checks, in this order, that the path is canonical, the
@@ -236,7 +282,7 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 	if res, err := h.authorize(ctx.Conn, ctx.Request, ctx.Path); res != nil {
 		return res, nil, err
 	}
-	m := (*Server)(h).lookup(ctx.Path)
+	m := h.lookup(ctx.Path)
 	if m == nil {
 		return notFound(ctx.Path), nil, nil
 	}
@@ -261,6 +307,9 @@ func (h *handler) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Respons
 // connection; gortsplib's otherwise. A session keeps the stream of its
 // first SETUP.
 func (h *handler) streamFor(m *Mount, ctx *gortsplib.ServerHandlerOnSetupCtx) *gortsplib.ServerStream {
+	if h.tunnel {
+		return m.tunnel
+	}
 	if st := ctx.Session.Stream(); st == m.stream || st == m.direct.stream {
 		return st
 	}
@@ -289,7 +338,7 @@ func (h *handler) OnPlay(ctx *gortsplib.ServerHandlerOnPlayCtx) (*base.Response,
 	if res := h.checkPlayPath(ctx); res != nil {
 		return res, nil
 	}
-	m := (*Server)(h).lookup(ctx.Path)
+	m := h.lookup(ctx.Path)
 	if m == nil {
 		return notFound(ctx.Path), nil
 	}
@@ -314,7 +363,7 @@ func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Respons
 	if h.udp != nil {
 		h.udp.closeGates(udpPortsOf(ctx.Session))
 	}
-	m := (*Server)(h).lookup(ctx.Session.Path())
+	m := h.lookup(ctx.Session.Path())
 	if m != nil && ctx.Session.Stream() == m.direct.stream {
 		h.stopDirect(m, ctx.Session)
 		if cc := coalescingOf(ctx.Conn.NetConn()); cc != nil {
@@ -329,7 +378,7 @@ func (h *handler) OnPause(ctx *gortsplib.ServerHandlerOnPauseCtx) (*base.Respons
 
 func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	h.release(ctx.Session)
-	m := (*Server)(h).lookup(ctx.Session.Path())
+	m := h.lookup(ctx.Session.Path())
 	if m != nil {
 		m.gate.leave(ctx.Session)
 		h.stopDirect(m, ctx.Session)
@@ -348,7 +397,7 @@ func (h *handler) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) 
 // counted, as UDP loses packets, and the viewer stays, as gst-rtsp-server's
 // and mediamtx's do.
 func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteErrorCtx) {
-	m := (*Server)(h).lookup(ctx.Session.Path())
+	m := h.lookup(ctx.Session.Path())
 	if t := ctx.Session.Transport(); t != nil && t.Protocol != gortsplib.ProtocolTCP {
 		if m == nil {
 			return
