@@ -128,7 +128,8 @@ func TestTheRouterClosesAConnectionSilentPastItsDeadline(t *testing.T) {
 // (a tunnel plays there too), so that silent connections cannot hold
 // others back.
 func TestTheRouterHandsOnUnreadPastItsBound(t *testing.T) {
-	defer func(n int) { routerPendingMax = n }(routerPendingMax)
+	n := routerPendingMax
+	t.Cleanup(func() { routerPendingMax = n }) // after the router's, which routerOn registers next
 	routerPendingMax = 1
 	r := routerOn(t, 5*time.Second)
 	silent, err := net.Dial("tcp", r.l.Addr().String())
