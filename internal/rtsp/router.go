@@ -23,9 +23,12 @@ import (
 const directWriteQueueSize = 16
 
 // routerPendingMax bounds the connections whose first bytes the router
-// waits for at once (each has FirstRequestTimeout to send them). Past it
-// a connection goes to the main server unread, where a tunnel still plays,
-// with the main server's queue.
+// waits for at once (each has FirstRequestTimeout to send them), so that
+// silent connections hold neither memory nor others without bound. Past
+// it a connection goes to the main server unread: a tunnel opens there
+// too, but with the main server's queue of directWriteQueueSize, which an
+// access unit of more packets overflows (the viewer is then dropped as
+// too slow).
 var routerPendingMax = 1024 // a variable for tests
 
 // tunnelPeek is how many first bytes tell an HTTP request from an RTSP
