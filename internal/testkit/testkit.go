@@ -137,6 +137,16 @@ func start(t testing.TB, cmd *exec.Cmd, size int) *Frames {
 // Next reads the next decoded frame, failing the test after timeout.
 func (f *Frames) Next(t testing.TB, timeout time.Duration) []byte {
 	t.Helper()
+	buf, err := f.TryNext(timeout)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return buf
+}
+
+// TryNext is Next returning what went wrong instead of failing the test;
+// after a timeout the client is stopped.
+func (f *Frames) TryNext(timeout time.Duration) ([]byte, error) {
 	buf := make([]byte, f.size)
 	done := make(chan error, 1)
 	go func() {
@@ -146,14 +156,14 @@ func (f *Frames) Next(t testing.TB, timeout time.Duration) []byte {
 	select {
 	case err := <-done:
 		if err != nil {
-			t.Fatalf("%s: reading a frame: %v; stderr: %s", f.cmd.Args[0], err, f.Stderr())
+			return nil, fmt.Errorf("%s: reading a frame: %w; stderr: %s", f.cmd.Args[0], err, f.Stderr())
 		}
 	case <-time.After(timeout):
 		f.Stop()
 		<-done
-		t.Fatalf("%s: no frame within %v; stderr: %s", f.cmd.Args[0], timeout, f.Stderr())
+		return nil, fmt.Errorf("%s: no frame within %v; stderr: %s", f.cmd.Args[0], timeout, f.Stderr())
 	}
-	return buf
+	return buf, nil
 }
 
 // Stderr is what the client has written to standard error so far.
