@@ -412,8 +412,7 @@ func newDirectStream(gs *gortsplib.Server, desc *description.Session, video, aud
 		return nil, err
 	}
 	d := &directStream{stream: st, batch: newGSOBatch()}
-	stats := st.Stats()
-	d.videoSSRC = stats.Medias[video].Formats[video.Formats[0]].LocalSSRC
+	d.videoSSRC = localSSRC(st, video)
 	sender := func(m *description.Media, rate int) *rtpsender.Sender {
 		s := &rtpsender.Sender{ClockRate: rate, Period: senderReportPeriod,
 			WritePacketRTCP: func(p rtcp.Packet) { st.WritePacketRTCP(m, p) }} //nolint:errcheck
@@ -422,7 +421,7 @@ func newDirectStream(gs *gortsplib.Server, desc *description.Session, video, aud
 	}
 	d.videoSR = sender(video, video.Formats[0].ClockRate())
 	if audio != nil {
-		d.audioSSRC = stats.Medias[audio].Formats[audio.Formats[0]].LocalSSRC
+		d.audioSSRC = localSSRC(st, audio)
 		d.audioSR = sender(audio, audio.Formats[0].ClockRate())
 	}
 	return d, nil

@@ -14,6 +14,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/pion/rtp"
 
 	"github.com/framecast/framecast/internal/h264desc"
 	"github.com/framecast/framecast/internal/rtptime"
@@ -37,9 +38,12 @@ type Mount struct {
 	vmu     sync.Mutex
 	onJoin  func()
 	viewers map[*gortsplib.ServerSession]time.Time // when each started playing
-	sinks   map[*sink]struct{}
-	slow    uint64        // viewers disconnected because their write queue overflowed
-	bytes   atomic.Uint64 // H.264 bytes written, before RTP headers
+	// onStream and onTunnel count the viewers playing stream and tunnel,
+	// the streams gortsplib writes: a stream no one plays gets no packet.
+	onStream, onTunnel atomic.Int32
+	sinks              map[*sink]struct{}
+	slow               uint64        // viewers disconnected because their write queue overflowed
+	bytes              atomic.Uint64 // H.264 bytes written, before RTP headers
 
 	udpDropped atomic.Uint64 // packets not queued for UDP viewers (their queue was full)
 	udpLogged  atomic.Int64  // when a UDP drop was last logged, Unix nanoseconds
@@ -109,7 +113,7 @@ func newMount(gs, gt *gortsplib.Server, reg *videoRegistry, path string, sps, pp
 		m.stream.Close()
 		return nil, err
 	}
-	m.ssrc = m.stream.Stats().Medias[media].Formats[forma].LocalSSRC
+	m.ssrc = localSSRC(m.stream, media)
 	reg.add(m.ssrc, &m.video)
 	if gt != nil {
 		m.tunnel = &gortsplib.ServerStream{Server: gt, Desc: desc}
@@ -119,9 +123,14 @@ func newMount(gs, gt *gortsplib.Server, reg *videoRegistry, path string, sps, pp
 			return nil, err
 		}
 		// The tunnel connections' join gates find the video by its SSRC.
-		reg.add(m.tunnel.Stats().Medias[media].Formats[forma].LocalSSRC, &m.video)
+		reg.add(localSSRC(m.tunnel, media), &m.video)
 	}
 	return m, nil
+}
+
+// localSSRC is the SSRC st sends md's format with.
+func localSSRC(st *gortsplib.ServerStream, md *description.Media) uint32 {
+	return st.Stats().Medias[md].Formats[md.Formats[0]].LocalSSRC
 }
 
 // Path is the mount's path, e.g. "/test".
@@ -142,6 +151,11 @@ func (m *Mount) OnViewerJoin(f func()) {
 
 func (m *Mount) viewerJoined(ss *gortsplib.ServerSession) {
 	m.vmu.Lock()
+	if _, ok := m.viewers[ss]; !ok {
+		if n := m.playing(ss); n != nil {
+			n.Add(1)
+		}
+	}
 	m.viewers[ss] = time.Now()
 	f := m.onJoin
 	m.vmu.Unlock()
@@ -163,9 +177,32 @@ func (m *Mount) StartTimeline() {
 func (m *Mount) viewerLeft(ss *gortsplib.ServerSession) bool {
 	m.vmu.Lock()
 	defer m.vmu.Unlock()
-	_, ok := m.viewers[ss]
+	return m.removeViewerLocked(ss)
+}
+
+// removeViewerLocked removes ss from the viewers, reporting whether it was
+// one; m.vmu is held.
+func (m *Mount) removeViewerLocked(ss *gortsplib.ServerSession) bool {
+	if _, ok := m.viewers[ss]; !ok {
+		return false
+	}
 	delete(m.viewers, ss)
-	return ok
+	if n := m.playing(ss); n != nil {
+		n.Add(-1)
+	}
+	return true
+}
+
+// playing is the count of the viewers of ss's stream, nil for the direct
+// stream, which the mount writes to its viewers itself.
+func (m *Mount) playing(ss *gortsplib.ServerSession) *atomic.Int32 {
+	switch st := ss.Stream(); {
+	case st == m.stream:
+		return &m.onStream
+	case m.tunnel != nil && st == m.tunnel:
+		return &m.onTunnel
+	}
+	return nil
 }
 
 // dropSlow forgets a viewer whose write queue overflowed; it reports whether
@@ -173,34 +210,33 @@ func (m *Mount) viewerLeft(ss *gortsplib.ServerSession) bool {
 func (m *Mount) dropSlow(ss *gortsplib.ServerSession) bool {
 	m.vmu.Lock()
 	defer m.vmu.Unlock()
-	if _, ok := m.viewers[ss]; !ok {
+	if !m.removeViewerLocked(ss) {
 		return false
 	}
-	delete(m.viewers, ss)
 	m.slow++
 	return true
 }
 
 // droppedUDP counts n packets that a UDP viewer's full queue or the RTP
-// socket refused, and reports whether to log it: the first time, and then
-// at most once per udpDropLogEvery.
-func (m *Mount) droppedUDP(now time.Time, n uint64) (total uint64, log bool) {
-	total = m.udpDropped.Add(n)
+// socket refused, and logs it, with args, the first time and then at most
+// once per udpDropLogEvery.
+func (m *Mount) droppedUDP(n uint64, args ...any) {
+	total := m.udpDropped.Add(n)
+	now := time.Now().UnixNano()
 	last := m.udpLogged.Load()
-	if last != 0 && now.UnixNano()-last < int64(udpDropLogEvery) {
-		return total, false
+	if last != 0 && now-last < int64(udpDropLogEvery) {
+		return
 	}
-	return total, m.udpLogged.CompareAndSwap(last, now.UnixNano())
+	if !m.udpLogged.CompareAndSwap(last, now) || m.log == nil {
+		return
+	}
+	m.log.Warn("server behind sending to UDP viewers, packets dropped",
+		append([]any{"path", m.path, "dropped_udp_packets", total}, args...)...)
 }
 
 // droppedDirect counts and logs n packets to a UDP viewer that the RTP
 // socket had no room for.
-func (m *Mount) droppedDirect(n uint64) {
-	if total, log := m.droppedUDP(time.Now(), n); log && m.log != nil {
-		m.log.Warn("server behind sending to UDP viewers, packets dropped", "path", m.path,
-			"dropped_udp_packets", total, "error", "RTP socket buffer full")
-	}
-}
+func (m *Mount) droppedDirect(n uint64) { m.droppedUDP(n, "error", "RTP socket buffer full") }
 
 // udpDropLogEvery bounds the log lines of UDP drops, which come by the
 // packet while the server is behind.
@@ -351,7 +387,7 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		return fmt.Errorf("packetise %s: %w", m.path, err)
 	}
 	idr := h264.IsRandomAccess(au)
-	direct := m.direct.begin()
+	to := fanout{stream: m.onStream.Load() > 0, tunnel: m.onTunnel.Load() > 0, direct: m.direct.begin()}
 	for i, p := range pkts {
 		p.Timestamp = uint32(rtpTS)
 		p.SSRC = m.ssrc // as gortsplib sets it: the kept copy is the packet sent
@@ -361,18 +397,8 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 			return fmt.Errorf("write %s: %w", m.path, err)
 		}
 		m.video.sent.keep(p.SequenceNumber, b)
-		if err := m.stream.WritePacketRTPWithNTP(m.media, p, capture); err != nil {
+		if err := m.writePacket(to, m.media, p, capture); err != nil {
 			return fmt.Errorf("write %s: %w", m.path, err)
-		}
-		if m.tunnel != nil {
-			if err := m.tunnel.WritePacketRTPWithNTP(m.media, p, capture); err != nil {
-				return fmt.Errorf("write %s: %w", m.path, err)
-			}
-		}
-		if direct {
-			if err := m.direct.addVideo(p, capture); err != nil {
-				return fmt.Errorf("write %s: %w", m.path, err)
-			}
 		}
 	}
 	for _, n := range au {
@@ -382,11 +408,11 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 		m.origin = rtpTS
 	}
 	if m.audio != nil {
-		if err := m.writeAudio(rtptime.Duration(rtpTS-m.origin, h264desc.ClockRate), capture, direct); err != nil {
+		if err := m.writeAudio(rtptime.Duration(rtpTS-m.origin, h264desc.ClockRate), capture, to); err != nil {
 			return err
 		}
 	}
-	if direct {
+	if to.direct {
 		m.direct.write(idr, func(n uint64) { m.video.withheld.Add(n) }, m.droppedDirect)
 	}
 	m.vmu.Lock()
@@ -400,26 +426,43 @@ func (m *Mount) WriteAccessUnit(au [][]byte, pts time.Duration, capture time.Tim
 	return nil
 }
 
+// fanout is which of a mount's streams an access unit goes to: those with
+// a viewer.
+type fanout struct{ stream, tunnel, direct bool }
+
+// writePacket writes p, of md, to the streams of to: gortsplib's, and the
+// direct stream's access unit. It is called with m.mu held.
+func (m *Mount) writePacket(to fanout, md *description.Media, p *rtp.Packet, ntp time.Time) error {
+	if to.stream {
+		if err := m.stream.WritePacketRTPWithNTP(md, p, ntp); err != nil {
+			return err
+		}
+	}
+	if to.tunnel {
+		if err := m.tunnel.WritePacketRTPWithNTP(md, p, ntp); err != nil {
+			return err
+		}
+	}
+	switch {
+	case !to.direct:
+		return nil
+	case md == m.media:
+		return m.direct.addVideo(p, ntp)
+	default:
+		return m.direct.addAudio(p, ntp)
+	}
+}
+
 // writeAudio writes the silent frames due by the video frame at pts (on
-// the sinks' timeline). It is called with m.mu held.
-func (m *Mount) writeAudio(pts time.Duration, capture time.Time, direct bool) error {
+// the sinks' timeline) to the streams of to. It is called with m.mu held.
+func (m *Mount) writeAudio(pts time.Duration, capture time.Time, to fanout) error {
 	pkts, ntp, err := m.audio.Packets(pts, capture)
 	if err != nil {
 		return fmt.Errorf("%s: %w", m.path, err)
 	}
 	for _, p := range pkts {
-		if err := m.stream.WritePacketRTPWithNTP(m.audio.Media, p, ntp); err != nil {
+		if err := m.writePacket(to, m.audio.Media, p, ntp); err != nil {
 			return fmt.Errorf("write %s audio: %w", m.path, err)
-		}
-		if m.tunnel != nil {
-			if err := m.tunnel.WritePacketRTPWithNTP(m.audio.Media, p, ntp); err != nil {
-				return fmt.Errorf("write %s audio: %w", m.path, err)
-			}
-		}
-		if direct {
-			if err := m.direct.addAudio(p, ntp); err != nil {
-				return fmt.Errorf("write %s audio: %w", m.path, err)
-			}
 		}
 	}
 	return nil
@@ -430,7 +473,7 @@ func (m *Mount) close() {
 	m.stream.Close()
 	m.reg.remove(m.ssrc, &m.video)
 	if m.tunnel != nil {
-		m.reg.remove(m.tunnel.Stats().Medias[m.media].Formats[m.forma].LocalSSRC, &m.video)
+		m.reg.remove(localSSRC(m.tunnel, m.media), &m.video)
 		m.tunnel.Close()
 	}
 }

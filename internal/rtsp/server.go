@@ -126,6 +126,10 @@ func Listen(cfg Config) (*Server, error) {
 	// may not be TCP ones a mount can write to).
 	s.routed = cfg.TLSConfig == nil && cfg.Listen == nil && !cfg.DisableDirectTCP && !cfg.DisableDirectUDP
 	queue := cmp.Or(cfg.WriteQueueSize, DefaultWriteQueueSize)
+	mainQueue := queue
+	if s.routed {
+		mainQueue = directWriteQueueSize
+	}
 	main := &handler{Server: s}
 	s.gs = &gortsplib.Server{
 		Handler:           main,
@@ -136,14 +140,11 @@ func Listen(cfg Config) (*Server, error) {
 		MulticastRTPPort:  cfg.MulticastRTPPort,
 		MulticastRTCPPort: cfg.MulticastRTCPPort,
 		TLSConfig:         cfg.TLSConfig,
-		WriteQueueSize:    queue,
+		WriteQueueSize:    mainQueue,
 		Listen:            s.listen,
 		ListenPacket:      s.listenPacket,
 	}
 	main.gs = s.gs
-	if s.routed {
-		s.gs.WriteQueueSize = directWriteQueueSize
-	}
 	if cfg.TLSConfig != nil {
 		s.gs.TLSListen = s.listenTLS
 	}
@@ -402,10 +403,7 @@ func (h *handler) OnStreamWriteError(ctx *gortsplib.ServerHandlerOnStreamWriteEr
 		if m == nil {
 			return
 		}
-		if total, log := m.droppedUDP(time.Now(), 1); log {
-			h.log.Warn("server behind sending to UDP viewers, packets dropped", "path", m.path,
-				"queue", h.gs.WriteQueueSize, "dropped_udp_packets", total, "error", ctx.Error)
-		}
+		m.droppedUDP(1, "queue", h.gs.WriteQueueSize, "error", ctx.Error)
 		return
 	}
 	ctx.Session.Close()
